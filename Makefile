@@ -1,0 +1,29 @@
+# sstar — build, test, demo, bench. See README.md.
+GO ?= go
+
+.PHONY: all build test test-short demo bench docs fmt vet deps clean
+
+all: build
+
+build:
+	$(GO) build -o bin/sstar ./cmd/sstar
+
+# Everything the tests need (root-only parts skip with a message elsewhere).
+deps:
+	@.ci/deps
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -short ./...
+
+docs:
+	$(GO) run ./cmd/sstar events --markdown > docs/events.md
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

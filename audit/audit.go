@@ -1,0 +1,351 @@
+// Package audit raises audit events and delivers them to hooks, in the
+// manner of CPython's PEP 578 runtime audit hooks.
+//
+// An event is a name and a tuple of arguments, raised just before a
+// security-relevant action (opening a file, compiling code, starting a
+// process) and after its arguments have been validated. A hook receives
+// every event and may return an error to abort it: the action then does
+// not happen, and the error reaches whoever asked for it, naming the event.
+//
+// The rules follow PEP 578:
+//
+//   - Hooks are called in the order they were added, Go hooks (added by
+//     the host program) before script hooks (added with sys.addaudithook).
+//   - Hooks cannot be removed or replaced. Adding one first raises
+//     sys.addaudithook, and any hook already installed may veto it.
+//   - A hook's error stops dispatch: later hooks are not called for that
+//     event. The aborted event is then reported to every Go hook as an
+//     sstar.abort event, so that sinks record the abort too.
+//   - Events raised on any thread of a host reach the same hooks.
+//
+// A Dispatcher is safe for concurrent use. With no hooks installed,
+// raising an event is an atomic load and a comparison, and does not
+// allocate (see BenchmarkRaise).
+//
+// Delivery is fail-closed. A Go hook that cannot record an event (a sink
+// whose socket or disk is gone) returns an error wrapping ErrNotRecorded;
+// the dispatcher then refuses that event and every later one, and
+// Failed reports why, so that the program can stop with the distinct exit
+// status the design reserves for it.
+//
+// # Script hooks and nesting
+//
+// A script hook is a Starlark callable, called as fn(event, args) on the
+// thread that raised the event. Events raised while a script hook runs
+// (the hook itself reads a file, say) are delivered to the Go hooks and to
+// the script hooks installed before the running one, never to itself or to
+// later ones. A hook is therefore always overseen by the hooks that were
+// there before it (an operator's policy hook sees what a script's hook
+// does), and no hook can recurse into itself.
+//
+// Arguments of events raised by Go code are frozen before a script hook
+// sees them, so a hook cannot change what an action is about to do.
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"go.starlark.net/starlark"
+)
+
+// An Event is what a hook receives: the event's name and its arguments.
+// Args belongs to the hook; it is not reused after the hook returns.
+type Event struct {
+	Name string
+	Args starlark.Tuple
+}
+
+// A Hook is a Go audit hook. It is called synchronously, before the action
+// the event describes. A non-nil error aborts the event. A hook that could
+// not record the event (a sink) must return an error wrapping
+// ErrNotRecorded.
+type Hook func(Event) error
+
+// ErrNotRecorded marks a failure to record an event. Once a hook reports
+// it, the Dispatcher refuses every later event (fail-closed).
+var ErrNotRecorded = errors.New("audit event could not be recorded")
+
+// ErrNoDispatcher is returned by Raise for a thread that has no Dispatcher
+// attached: an event nobody can see must not let its action happen.
+var ErrNoDispatcher = errors.New("audit: no dispatcher attached to thread")
+
+// An AbortError is the error of an event that a hook aborted.
+type AbortError struct {
+	Event string // the name of the aborted event
+	Err   error  // what the hook returned
+}
+
+func (e *AbortError) Error() string {
+	return fmt.Sprintf("audit event %q aborted: %v", e.Event, e.Err)
+}
+
+func (e *AbortError) Unwrap() error { return e.Err }
+
+// A Dispatcher holds the hooks of one host and delivers events to them.
+// The zero value is ready to use and has no hooks.
+type Dispatcher struct {
+	mu    sync.Mutex // serialises changes to hooks
+	hooks atomic.Pointer[hookSet]
+
+	// NewThread, if set, makes the thread on which script hooks run for
+	// events raised without one (by Go code outside any script). If nil, a
+	// bare thread is used.
+	NewThread func() *starlark.Thread
+}
+
+// hookSet is immutable once published; changes publish a new one.
+type hookSet struct {
+	goHooks     []Hook
+	scriptHooks []starlark.Callable
+	failed      error // sticky: set once an event could not be recorded
+}
+
+// Enabled reports whether raising an event could do anything: whether
+// there are hooks, or the dispatcher has failed. Callers whose arguments
+// are costly to build may skip building them when it is false.
+func (d *Dispatcher) Enabled() bool {
+	return d != nil && d.hooks.Load() != nil
+}
+
+// Failed returns the error that made the dispatcher fail closed, or nil.
+func (d *Dispatcher) Failed() error {
+	if d == nil {
+		return nil
+	}
+	if hs := d.hooks.Load(); hs != nil {
+		return hs.failed
+	}
+	return nil
+}
+
+// Raise raises the event spec with args on thread t (which may be nil for
+// events raised outside any script). It returns nil if every hook accepted
+// the event, and otherwise an *AbortError naming it. The caller must not
+// perform the action unless Raise returns nil.
+//
+// Raise does not retain args; with no hooks it does not allocate.
+func (d *Dispatcher) Raise(t *starlark.Thread, spec *Spec, args ...starlark.Value) error {
+	if d == nil {
+		return ErrNoDispatcher
+	}
+	hs := d.hooks.Load()
+	if hs == nil {
+		return nil
+	}
+	tuple := make(starlark.Tuple, len(args))
+	copy(tuple, args)
+	tuple.Freeze()
+	return d.dispatch(hs, t, spec.Name, tuple)
+}
+
+// RaiseTuple raises an event whose name and arguments come from a script
+// (sys.audit). The arguments are passed to hooks as they are, not frozen.
+func (d *Dispatcher) RaiseTuple(t *starlark.Thread, name string, args starlark.Tuple) error {
+	if d == nil {
+		return ErrNoDispatcher
+	}
+	hs := d.hooks.Load()
+	if hs == nil {
+		return nil
+	}
+	return d.dispatch(hs, t, name, args)
+}
+
+func (d *Dispatcher) dispatch(hs *hookSet, t *starlark.Thread, name string, args starlark.Tuple) error {
+	if hs.failed != nil {
+		return &AbortError{Event: name, Err: hs.failed}
+	}
+	ev := Event{Name: name, Args: args}
+	for _, h := range hs.goHooks {
+		if err := callGo(h, ev); err != nil {
+			return d.aborted(hs, name, err)
+		}
+	}
+	if len(hs.scriptHooks) == 0 {
+		return nil
+	}
+	return d.dispatchScript(hs, t, name, args)
+}
+
+func (d *Dispatcher) dispatchScript(hs *hookSet, t *starlark.Thread, name string, args starlark.Tuple) error {
+	if t == nil {
+		t = d.thread()
+	}
+	b := bindingOf(t)
+	limit := len(hs.scriptHooks)
+	if b != nil && b.running >= 0 && b.running < limit {
+		limit = b.running
+	}
+	for i := 0; i < limit; i++ {
+		if err := d.callScript(t, b, i, hs.scriptHooks[i], name, args); err != nil {
+			return d.aborted(hs, name, err)
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) callScript(t *starlark.Thread, b *binding, i int, fn starlark.Callable, name string, args starlark.Tuple) (err error) {
+	if b != nil {
+		saved := b.running
+		b.running = i
+		defer func() { b.running = saved }()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("audit hook %s panicked: %v", fn.Name(), r)
+		}
+	}()
+	_, err = starlark.Call(t, fn, starlark.Tuple{starlark.String(name), args}, nil)
+	return err
+}
+
+func callGo(h Hook, ev Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: audit hook panicked: %v\n%s", ErrNotRecorded, r, debug.Stack())
+		}
+	}()
+	return h(ev)
+}
+
+// aborted turns a hook's error into the event's error. An event that
+// could not be recorded makes the dispatcher fail closed; any other abort
+// is reported to the Go hooks as sstar.abort, so sinks record it.
+func (d *Dispatcher) aborted(hs *hookSet, name string, err error) error {
+	if errors.Is(err, ErrNotRecorded) {
+		d.fail(err)
+		return &AbortError{Event: name, Err: err}
+	}
+	notice := Event{Name: Abort.Name, Args: starlark.Tuple{starlark.String(name), starlark.String(err.Error())}}
+	notice.Args.Freeze()
+	for _, h := range hs.goHooks {
+		// A hook's veto of the notice is ignored: the event is aborted
+		// already. Only a failure to record it matters.
+		if herr := callGo(h, notice); herr != nil && errors.Is(herr, ErrNotRecorded) {
+			d.fail(herr)
+			return &AbortError{Event: name, Err: herr}
+		}
+	}
+	return &AbortError{Event: name, Err: err}
+}
+
+func (d *Dispatcher) fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.hooks.Load()
+	if old != nil && old.failed != nil {
+		return
+	}
+	next := &hookSet{failed: err}
+	if old != nil {
+		next.goHooks, next.scriptHooks = old.goHooks, old.scriptHooks
+	}
+	d.hooks.Store(next)
+}
+
+// AddHook adds a Go hook after the Go hooks already installed (and so
+// before every script hook). It first raises sys.addaudithook; if any
+// hook vetoes, the hook is not added and the error is returned.
+func (d *Dispatcher) AddHook(h Hook) error {
+	if h == nil {
+		return errors.New("audit: AddHook: nil hook")
+	}
+	if err := d.Raise(nil, AddAuditHook); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := d.copyLocked()
+	next.goHooks = append(next.goHooks, h)
+	d.hooks.Store(next)
+	return nil
+}
+
+// AddScriptHook adds a Starlark hook after every hook already installed.
+// It first raises sys.addaudithook on t; if any hook vetoes, fn is not
+// added and the error is returned.
+func (d *Dispatcher) AddScriptHook(t *starlark.Thread, fn starlark.Callable) error {
+	if fn == nil {
+		return errors.New("audit: AddScriptHook: nil hook")
+	}
+	if err := d.Raise(t, AddAuditHook); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := d.copyLocked()
+	next.scriptHooks = append(next.scriptHooks, fn)
+	d.hooks.Store(next)
+	return nil
+}
+
+// copyLocked returns a fresh hookSet with the current contents; the caller
+// holds d.mu.
+func (d *Dispatcher) copyLocked() *hookSet {
+	next := new(hookSet)
+	if old := d.hooks.Load(); old != nil {
+		next.goHooks = append([]Hook(nil), old.goHooks...)
+		next.scriptHooks = append([]starlark.Callable(nil), old.scriptHooks...)
+		next.failed = old.failed
+	}
+	return next
+}
+
+func (d *Dispatcher) thread() *starlark.Thread {
+	var t *starlark.Thread
+	if d.NewThread != nil {
+		t = d.NewThread()
+	}
+	if t == nil {
+		t = &starlark.Thread{Name: "audit"}
+	}
+	if From(t) == nil {
+		Attach(t, d)
+	}
+	return t
+}
+
+const localKey = "sstar.audit"
+
+// binding is the per-thread audit state: which dispatcher the thread
+// raises events on, and which script hook (if any) it is running.
+type binding struct {
+	d       *Dispatcher
+	running int // index of the script hook running on this thread, or -1
+}
+
+// Attach makes t raise its events on d. Call it before t runs any code.
+func Attach(t *starlark.Thread, d *Dispatcher) {
+	t.SetLocal(localKey, &binding{d: d, running: -1})
+}
+
+// From returns the Dispatcher attached to t, or nil.
+func From(t *starlark.Thread) *Dispatcher {
+	if b := bindingOf(t); b != nil {
+		return b.d
+	}
+	return nil
+}
+
+func bindingOf(t *starlark.Thread) *binding {
+	if t == nil {
+		return nil
+	}
+	b, _ := t.Local(localKey).(*binding)
+	return b
+}
+
+// Raise raises spec with args on the Dispatcher attached to t. With no
+// dispatcher attached it fails with ErrNoDispatcher: code that runs on a
+// thread nobody audits must not act.
+func Raise(t *starlark.Thread, spec *Spec, args ...starlark.Value) error {
+	d := From(t)
+	if d == nil {
+		return ErrNoDispatcher
+	}
+	return d.Raise(t, spec, args...)
+}

@@ -1,0 +1,163 @@
+package audit
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// A Spec describes one kind of event: its name, its arguments in order,
+// and when it is raised. The table of Specs below is the one place where
+// sstar's events are listed; `sstar events` prints it and docs/events.md
+// is generated from it (go generate ./audit).
+//
+// Go code can only raise events that are in the table, because Raise
+// takes a *Spec. Scripts may raise any name with sys.audit.
+type Spec struct {
+	Name string
+	Args []string // argument names, in order
+	When string   // when the event is raised, in one sentence
+	// CPython is true when the name and argument order are those of
+	// CPython's audit events table, so detection rules carry over.
+	CPython bool
+	// Severity classifies the event for sinks with levels (syslog).
+	Severity Severity
+}
+
+// Severity is how serious an event is for a sink that has levels.
+type Severity int
+
+const (
+	Info     Severity = iota // an action about to happen
+	Error                    // an action that was stopped (aborted event)
+	Critical                 // code refused, launch mode refused, interpreter fault
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Error:
+		return "error"
+	case Critical:
+		return "critical"
+	}
+	return "info"
+}
+
+var table []*Spec
+
+func define(s Spec) *Spec {
+	p := &s
+	table = append(table, p)
+	return p
+}
+
+// Table returns every event sstar raises, in the order of the table.
+func Table() []*Spec {
+	return append([]*Spec(nil), table...)
+}
+
+// Lookup returns the Spec with the given name, or nil for a name that is
+// not in the table (an event a script raised with sys.audit).
+func Lookup(name string) *Spec {
+	for _, s := range table {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// The events. Keep the order: launch, code, hooks, then builtins.
+var (
+	RunFile = define(Spec{Name: "sstar.run_file", Args: []string{"path"},
+		When: "before the main script given to the host is opened; path is as given.", Severity: Info})
+	RunCommand = define(Spec{Name: "sstar.run_command", Args: []string{"code"},
+		When: "when `sstar -c CODE` is attempted, before it is refused (exit 2).", Severity: Critical})
+	RunStdin = define(Spec{Name: "sstar.run_stdin", Args: []string{},
+		When: "when sstar is asked to read code from standard input (`-` or no script), before it is refused (exit 2).", Severity: Critical})
+	OpenCode = define(Spec{Name: "sstar.open_code", Args: []string{"path"},
+		When: "before a file that will become code (script, loaded module, policy) is opened; path is absolute.", Severity: Info})
+	ExecCheck = define(Spec{Name: "sstar.exec_check", Args: []string{"path", "allowed", "enforced", "detail"},
+		When: "after the kernel was asked execveat(AT_EXECVE_CHECK) about a code file: its answer, and whether it is enforced (SECBIT_EXEC_RESTRICT_FILE).", Severity: Info})
+	CodeIntegrityFailure = define(Spec{Name: "sstar.code_integrity_failure", Args: []string{"path", "reason"},
+		When: "when a code file is refused (no stamp, mismatch, not regular, too large, noexec mount, kernel check, unreadable), before the refusal is returned.", Severity: Critical})
+	Compile = define(Spec{Name: "compile", Args: []string{"filename", "sha256"},
+		When: "before verified source is compiled; filename is absolute, sha256 the hex SHA-256 of the exact bytes compiled.", CPython: true, Severity: Info})
+	Exec = define(Spec{Name: "exec", Args: []string{"filename"},
+		When: "before a compiled module (script, loaded module, policy) starts executing.", CPython: true, Severity: Info})
+	Load = define(Spec{Name: "load", Args: []string{"module", "from"},
+		When: "before a load statement is resolved: module as written, from the absolute path of the loading file.", Severity: Info})
+	Policy = define(Spec{Name: "sstar.policy", Args: []string{"path"},
+		When: "when a policy file (the system policy or a --policy file) has run and takes effect.", Severity: Info})
+	Panic = define(Spec{Name: "sstar.panic", Args: []string{"where", "value"},
+		When: "when a Go panic inside a builtin or the interpreter was caught and turned into an error.", Severity: Critical})
+	Abort = define(Spec{Name: "sstar.abort", Args: []string{"event", "reason"},
+		When: "after a hook aborted an event; delivered to Go hooks (sinks) only, so the abort is recorded.", Severity: Error})
+	AddAuditHook = define(Spec{Name: "sys.addaudithook", Args: []string{},
+		When: "before a hook is added, by a script or by the host; any hook may veto it.", CPython: true, Severity: Info})
+	Trust = define(Spec{Name: "sstar.trust", Args: []string{"path", "sha256"},
+		When: "before `sstar trust` writes a stamp on a file.", Severity: Info})
+
+	// Builtins (fs, proc, os, time).
+	Open = define(Spec{Name: "open", Args: []string{"path", "mode", "flags"},
+		When: "before fs.read, fs.read_bytes, fs.write or fs.append opens a file; mode is \"r\", \"w\" or \"a\", flags the os.O_* bits.", CPython: true, Severity: Info})
+	Listdir = define(Spec{Name: "os.listdir", Args: []string{"path"},
+		When: "before fs.listdir reads a directory.", CPython: true, Severity: Info})
+	Mkdir = define(Spec{Name: "os.mkdir", Args: []string{"path", "mode"},
+		When: "before fs.mkdir creates a directory (for each directory created with parents=True).", CPython: true, Severity: Info})
+	Remove = define(Spec{Name: "os.remove", Args: []string{"path"},
+		When: "before fs.remove removes a file.", CPython: true, Severity: Info})
+	Rename = define(Spec{Name: "os.rename", Args: []string{"src", "dst"},
+		When: "before fs.rename renames a file.", CPython: true, Severity: Info})
+	Glob = define(Spec{Name: "glob.glob", Args: []string{"pattern", "recursive"},
+		When: "before fs.glob expands a pattern.", CPython: true, Severity: Info})
+	Stat = define(Spec{Name: "fs.stat", Args: []string{"path"},
+		When: "before fs.stat reads a file's metadata (CPython has no event for stat).", Severity: Info})
+	Exists = define(Spec{Name: "fs.exists", Args: []string{"path"},
+		When: "before fs.exists looks a path up (CPython has no event for it).", Severity: Info})
+	Popen = define(Spec{Name: "subprocess.Popen", Args: []string{"executable", "args", "cwd", "env"},
+		When: "before proc.run starts a process.", CPython: true, Severity: Info})
+	Getenv = define(Spec{Name: "os.getenv", Args: []string{"name"},
+		When: "before os.getenv reads an environment variable (CPython has no such event; named after the function).", Severity: Info})
+	Getcwd = define(Spec{Name: "os.getcwd", Args: []string{},
+		When: "before os.getcwd reads the working directory (CPython has no such event).", Severity: Info})
+	TimeNow = define(Spec{Name: "time.now", Args: []string{},
+		When: "before time.now reads the clock (CPython has no such event).", Severity: Info})
+)
+
+// WriteTable writes the table as text, one event per block, for
+// `sstar events`.
+func WriteTable(w io.Writer) error {
+	var b strings.Builder
+	for _, s := range table {
+		origin := "sstar"
+		if s.CPython {
+			origin = "CPython"
+		}
+		fmt.Fprintf(&b, "%s(%s)\n    %s [%s, %s]\n", s.Name, strings.Join(s.Args, ", "), s.When, origin, s.Severity)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Markdown renders the table as the documentation page docs/events.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("# sstar audit events\n\n")
+	b.WriteString("<!-- Generated from audit/events.go by `go generate ./audit`. Do not edit. -->\n\n")
+	b.WriteString("Every event sstar raises, in the order of the table in `audit/events.go`.\n")
+	b.WriteString("Events marked CPython use the name and argument order of CPython's audit\n")
+	b.WriteString("events table, so detection rules written for Python carry over.\n")
+	b.WriteString("Scripts may raise further events of their own with `sys.audit`.\n\n")
+	b.WriteString("| event | arguments | when | origin | severity |\n")
+	b.WriteString("| --- | --- | --- | --- | --- |\n")
+	for _, s := range table {
+		origin := "sstar"
+		if s.CPython {
+			origin = "CPython"
+		}
+		when := strings.ReplaceAll(s.When, "|", "\\|")
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", s.Name, strings.Join(s.Args, ", "), when, origin, s.Severity)
+	}
+	return b.String()
+}

@@ -1,0 +1,30 @@
+package builtins
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"go.starlark.net/starlark"
+
+	"github.com/sstar-project/sstar/audit"
+)
+
+// Guard wraps a builtin so that a Go panic inside it becomes a Starlark
+// error naming the builtin, and raises sstar.panic. Every builtin of this
+// package is guarded; the host guards the Starlark universe's too. Use it
+// for builtins of your own.
+func Guard(b *starlark.Builtin) *starlark.Builtin {
+	impl := func(t *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (v starlark.Value, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				v = nil
+				err = fmt.Errorf("internal error (Go panic) in %s: %v", b.Name(), p)
+				if aerr := audit.Raise(t, audit.Panic, starlark.String(b.Name()), starlark.String(fmt.Sprintf("%v\n%s", p, debug.Stack()))); aerr != nil {
+					err = fmt.Errorf("%w; and %w", err, aerr)
+				}
+			}
+		}()
+		return b.CallInternal(t, args, kwargs)
+	}
+	return starlark.NewBuiltin(b.Name(), impl)
+}

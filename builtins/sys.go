@@ -1,0 +1,78 @@
+// Package builtins provides the modules sstar scripts can use. Every
+// function that touches the world raises its audit event (see package
+// audit) after validating its arguments and before acting, on the
+// dispatcher attached to the calling thread. Modules are frozen: scripts
+// cannot replace their members.
+package builtins
+
+import (
+	"errors"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/sstar-project/sstar/audit"
+)
+
+// Sys returns the sys module for a run whose sys.argv is argv (the script
+// path as given, then its arguments).
+func Sys(argv []string) *starlarkstruct.Module {
+	list := make([]starlark.Value, len(argv))
+	for i, a := range argv {
+		list[i] = starlark.String(a)
+	}
+	m := &starlarkstruct.Module{Name: "sys", Members: starlark.StringDict{
+		"argv":         starlark.NewList(list),
+		"audit":        fn("sys.audit", sysAudit),
+		"addaudithook": fn("sys.addaudithook", sysAddAuditHook),
+	}}
+	m.Freeze()
+	return m
+}
+
+// fn makes a guarded builtin.
+func fn(name string, impl func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
+	return Guard(starlark.NewBuiltin(name, impl))
+}
+
+// sys.audit(event, *args) raises event with args on the run's hooks.
+func sysAudit(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(kwargs) > 0 {
+		return nil, errors.New("sys.audit: unexpected keyword arguments")
+	}
+	if len(args) == 0 {
+		return nil, errors.New("sys.audit: missing event name (sys.audit(event, *args))")
+	}
+	name, ok := args[0].(starlark.String)
+	if !ok {
+		return nil, errors.New("sys.audit: event name must be a string, not " + args[0].Type())
+	}
+	if name == "" {
+		return nil, errors.New("sys.audit: event name must not be empty")
+	}
+	d := audit.From(t)
+	if d == nil {
+		return nil, audit.ErrNoDispatcher
+	}
+	if err := d.RaiseTuple(t, string(name), args[1:]); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}
+
+// sys.addaudithook(fn) adds fn as a hook: fn(event, args) is called for
+// every later event; a failure inside it (fail()) aborts the event.
+func sysAddAuditHook(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var hook starlark.Callable
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &hook); err != nil {
+		return nil, err
+	}
+	d := audit.From(t)
+	if d == nil {
+		return nil, audit.ErrNoDispatcher
+	}
+	if err := d.AddScriptHook(t, hook); err != nil {
+		return nil, err
+	}
+	return starlark.None, nil
+}

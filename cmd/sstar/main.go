@@ -1,0 +1,288 @@
+// Command sstar is the secure Starlark interpreter: it runs a Starlark
+// file only after verifying it, raises an audit event before every
+// security-relevant action, and has no way to run code nobody vouched for
+// (no -c, no standard input, no REPL). No environment variable changes
+// what it does.
+//
+// Usage:
+//
+//	sstar [flags] SCRIPT [ARG...]
+//	sstar events [--markdown]
+//	sstar help
+//
+// Run `sstar --help` for the flags and exit statuses.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/jsonl"
+	"github.com/sstar-project/sstar/interp"
+)
+
+// Exit statuses. README.md and `sstar --help` describe them.
+const (
+	exitOK         = 0   // the script ran to the end
+	exitFailed     = 1   // the script failed: error, fail(), aborted event, limit
+	exitUsage      = 2   // usage error, or a refused launch mode (-c, stdin, no script)
+	exitRefused    = 126 // code refused by verification (main script or any module)
+	exitUnrecorded = 255 // an audit event could not be recorded (fail-closed)
+)
+
+func main() {
+	os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: sstar [flags] SCRIPT [ARG...]
+       sstar events [--markdown]
+       sstar help
+
+sstar runs the Starlark file SCRIPT. Everything after SCRIPT is the
+script's: sys.argv is [SCRIPT, ARG...]. A script may start with a line
+"#!/usr/bin/env sstar" and be run directly.
+
+There is no way to run code that is not in a file: -c CODE, "-" (standard
+input) and running without a script are refused with exit status 2, after
+their audit event is raised. There is no REPL.
+
+No environment variable changes what sstar does: Python's -E is always in
+force (and accepted, as a no-op). Flags can only add transparency or
+restrictions, never remove them.
+
+Flags:
+  --audit-log PATH    append every audit event to PATH as JSON Lines
+                      (created 0600 if missing)
+  --max-steps N       stop the script after N Starlark computation steps,
+                      counted over all its modules and hooks
+  --timeout DURATION  stop the script after DURATION (e.g. 30s, 5m)
+  -E                  ignore the environment (always in force)
+  --version           print the version and exit
+  -h, --help          print this help and exit
+
+Subcommands:
+  events [--markdown]  list every audit event sstar raises: name,
+                       arguments, when it fires
+  help                 print this help
+
+A script whose first argument should be one of these words is run as
+./WORD.
+
+Exit status:
+  0    the script ran to the end
+  1    the script failed: an error, fail(), an aborted audit event, a limit
+  2    usage error, or a refused launch mode (-c, standard input, no script)
+  126  code refused by verification (the script or any module it loads)
+  255  an audit event could not be recorded; nothing after it ran
+`
+
+// sstar is the whole command, minus the process exit.
+func sstar(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "events":
+			return cmdEvents(args[1:], stdout, stderr)
+		case "help":
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+	}
+	return runScript(args, stdout, stderr)
+}
+
+// runFlags are the flags of the run mode.
+type runFlags struct {
+	command   optString // -c CODE: refused
+	auditLog  string
+	maxSteps  uint64
+	timeout   time.Duration
+	noEnv     bool
+	version   bool
+	help      bool
+	remaining []string
+}
+
+// optString is a string flag that remembers whether it was given.
+type optString struct {
+	set   bool
+	value string
+}
+
+func (o *optString) String() string     { return o.value }
+func (o *optString) Set(s string) error { o.set, o.value = true, s; return nil }
+
+func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
+	var f runFlags
+	fs := flag.NewFlagSet("sstar", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(&f.command, "c", "refused: run CODE")
+	fs.StringVar(&f.auditLog, "audit-log", "", "")
+	fs.Func("max-steps", "", func(s string) error {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a positive whole number of steps, got %q", s)
+		}
+		f.maxSteps = n
+		return nil
+	})
+	fs.Func("timeout", "", func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 30s or 5m, got %q", s)
+		}
+		f.timeout = d
+		return nil
+	})
+	fs.BoolVar(&f.noEnv, "E", false, "")
+	fs.BoolVar(&f.version, "version", false, "")
+	fs.BoolVar(&f.help, "help", false, "")
+	fs.BoolVar(&f.help, "h", false, "")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	f.remaining = fs.Args()
+	return &f, nil
+}
+
+func runScript(args []string, stdout, stderr io.Writer) int {
+	f, err := parseRunFlags(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "sstar: %v\nRun 'sstar --help' for usage.\n", err)
+		return exitUsage
+	}
+	if f.help {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if f.version {
+		fmt.Fprintln(stdout, version())
+		return exitOK
+	}
+
+	d := new(audit.Dispatcher)
+	if f.auditLog != "" {
+		log, err := jsonl.Open(f.auditLog)
+		if err != nil {
+			fmt.Fprintf(stderr, "sstar: cannot open the audit log: %v\n", err)
+			return exitUnrecorded
+		}
+		defer log.Close()
+		if err := d.AddHook(log.Hook); err != nil {
+			return fatal(stderr, d, err)
+		}
+	}
+
+	// Launch modes that would run code nobody vouched for: raise their
+	// event (so hooks and sinks see the attempt), then refuse.
+	switch {
+	case f.command.set:
+		if err := d.Raise(nil, audit.RunCommand, starlark.String(f.command.value)); err != nil && d.Failed() != nil {
+			return fatal(stderr, d, err)
+		}
+		fmt.Fprintln(stderr, "sstar: refused: -c runs code that is not in a verified file; put the code in a file, stamp it, and run the file")
+		return exitUsage
+	case len(f.remaining) == 0 || f.remaining[0] == "-":
+		if err := d.Raise(nil, audit.RunStdin); err != nil && d.Failed() != nil {
+			return fatal(stderr, d, err)
+		}
+		if len(f.remaining) == 0 {
+			fmt.Fprintln(stderr, "sstar: refused: no script given, and sstar has no REPL; usage: sstar [flags] SCRIPT [ARG...] (see sstar --help)")
+		} else {
+			fmt.Fprintln(stderr, "sstar: refused: reading code from standard input; put the code in a file, stamp it, and run the file")
+		}
+		return exitUsage
+	}
+
+	ctx := context.Background()
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	h := interp.New(interp.Options{
+		Audit:    d,
+		MaxSteps: f.maxSteps,
+		Stdout:   stdout,
+	})
+	script, scriptArgs := f.remaining[0], f.remaining[1:]
+	_, err = h.RunFile(ctx, script, scriptArgs)
+	return exitStatus(stderr, d, err)
+}
+
+// exitStatus reports err (if any) on stderr and returns the exit status.
+func exitStatus(stderr io.Writer, d *audit.Dispatcher, err error) int {
+	if d.Failed() != nil {
+		return fatal(stderr, d, err)
+	}
+	if err == nil {
+		return exitOK
+	}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		fmt.Fprintln(stderr, ee.Backtrace())
+	} else {
+		fmt.Fprintf(stderr, "sstar: %v\n", err)
+	}
+	if errors.Is(err, interp.ErrRefused) {
+		return exitRefused
+	}
+	return exitFailed
+}
+
+// fatal reports that an audit event could not be recorded and returns
+// exitUnrecorded.
+func fatal(stderr io.Writer, d *audit.Dispatcher, err error) int {
+	cause := d.Failed()
+	if cause == nil {
+		cause = err
+	}
+	fmt.Fprintf(stderr, "sstar: CRITICAL: %v; stopped, nothing after it ran\n", cause)
+	return exitUnrecorded
+}
+
+func cmdEvents(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sstar events", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	markdown := fs.Bool("markdown", false, "print the table as Markdown (docs/events.md)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sstar events: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *markdown {
+		fmt.Fprint(stdout, audit.Markdown())
+		return exitOK
+	}
+	if err := audit.WriteTable(stdout); err != nil {
+		fmt.Fprintf(stderr, "sstar events: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func version() string {
+	v, star := "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, m := range bi.Deps {
+			if m.Path == "go.starlark.net" {
+				star = m.Version
+			}
+		}
+	}
+	return fmt.Sprintf("sstar %s (go.starlark.net %s)", v, star)
+}
