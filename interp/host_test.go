@@ -1,0 +1,333 @@
+package interp_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pkg/xattr"
+	"go.starlark.net/starlark"
+
+	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/opencode"
+)
+
+// writeFiles writes files (name -> content) under dir and stamps each with
+// its SHA-256, as `sstar trust` would.
+func writeFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(content))
+		if err := xattr.Set(p, "user.sstar.sha256", []byte(hex.EncodeToString(sum[:]))); err != nil {
+			t.Fatalf("stamping %s: %v (sstar needs a file system with user xattrs)", p, err)
+		}
+	}
+}
+
+// recorder is a Go hook that keeps "name(args)" of every event.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) hook(ev audit.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	args := make([]string, len(ev.Args))
+	for i, a := range ev.Args {
+		args[i] = a.String()
+	}
+	r.events = append(r.events, ev.Name+"("+strings.Join(args, ", ")+")")
+	return nil
+}
+
+func (r *recorder) names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e[:strings.IndexByte(e, '(')])
+	}
+	return out
+}
+
+func newHost(t testing.TB, opts interp.Options) (*interp.Host, *recorder, *bytes.Buffer) {
+	t.Helper()
+	rec := &recorder{}
+	d := new(audit.Dispatcher)
+	if err := d.AddHook(rec.hook); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	opts.Audit = d
+	opts.Stdout = &out
+	return interp.New(opts), rec, &out
+}
+
+func TestRunEventsInOrder(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"main.star":     "load('lib/util.star', 'f')\nload('lib/util.star', 'f')\nprint(f())\n",
+		"lib/util.star": "def f():\n    return 'ok'\n",
+	})
+	h, rec, out := newHost(t, interp.Options{})
+	main := filepath.Join(dir, "main.star")
+	if _, err := h.RunFile(context.Background(), main, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "ok\n" {
+		t.Errorf("output %q", out.String())
+	}
+	util := filepath.Join(dir, "lib/util.star")
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	want := []string{
+		fmt.Sprintf("sstar.run_file(%q)", main),
+		fmt.Sprintf("sstar.open_code(%q)", main),
+		fmt.Sprintf("compile(%q, %q)", main, sum("load('lib/util.star', 'f')\nload('lib/util.star', 'f')\nprint(f())\n")),
+		fmt.Sprintf("exec(%q)", main),
+		fmt.Sprintf("load(\"lib/util.star\", %q)", main),
+		fmt.Sprintf("sstar.open_code(%q)", util),
+		fmt.Sprintf("compile(%q, %q)", util, sum("def f():\n    return 'ok'\n")),
+		fmt.Sprintf("exec(%q)", util),
+		// The second load is raised, but the module is not run again.
+		fmt.Sprintf("load(\"lib/util.star\", %q)", main),
+	}
+	if got := strings.Join(rec.events, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+// A load resolves against the loading file's directory, not the working
+// directory, at every depth.
+func TestLoadRelativeToLoadingFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"app/main.star":      "load('lib/a.star', 'a')\nprint(a)\n",
+		"app/lib/a.star":     "load('../shared/b.star', 'b')\na = 'a+' + b\n",
+		"app/shared/b.star":  "b = 'b'\n",
+		"lib/a.star":         "a = 'WRONG: resolved against the working directory'\n",
+		"app/lib/lib/a.star": "a = 'WRONG: resolved twice'\n",
+	})
+	t.Chdir(dir)
+	h, rec, out := newHost(t, interp.Options{})
+	if _, err := h.RunFile(context.Background(), "app/main.star", nil); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "a+b\n" {
+		t.Errorf("output %q", out.String())
+	}
+	// The event shows the module as written, and who loads it.
+	wantLoad := fmt.Sprintf("load(\"../shared/b.star\", %q)", filepath.Join(dir, "app/lib/a.star"))
+	if !strings.Contains(strings.Join(rec.events, "\n"), wantLoad) {
+		t.Errorf("no %s in\n%s", wantLoad, strings.Join(rec.events, "\n"))
+	}
+}
+
+func TestLoadCycleShowsChain(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"a.star": "load('b.star', 'x')\n",
+		"b.star": "load('c.star', 'x')\nx = 1\n",
+		"c.star": "load('b.star', 'x')\nx = 1\n",
+	})
+	h, _, _ := newHost(t, interp.Options{})
+	_, err := h.RunFile(context.Background(), filepath.Join(dir, "a.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "cycle in load graph: b.star -> c.star -> b.star") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = interp.New(interp.Options{}).RunFile(context.Background(), filepath.Join(dir, "b.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "cycle in load graph: b.star -> c.star -> b.star") {
+		t.Fatalf("main file in the cycle: err = %v", err)
+	}
+}
+
+// Module threads share the run's hooks, print, step budget and
+// cancellation.
+func TestModuleThreadsInherit(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"hooked.star":  "def h(ev, args):\n    print('hook saw', ev)\nsys.addaudithook(h)\nload('m.star', 'm')\n",
+		"m.star":       "print('module prints')\nsys.audit('from.module', 1)\nm = 1\n",
+		"budget.star":  "load('spin.star', 'x')\n",
+		"spin.star":    "x = 0\nfor i in range(1000000):\n    x += i\n",
+		"slow.star":    "load('forever.star', 'x')\n",
+		"forever.star": "x = 0\nwhile True:\n    x += 1\n",
+	})
+	h, _, out := newHost(t, interp.Options{})
+	if _, err := h.RunFile(context.Background(), filepath.Join(dir, "hooked.star"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"hook saw load", "hook saw exec", "module prints", "hook saw from.module"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	h2, _, _ := newHost(t, interp.Options{MaxSteps: 10000})
+	_, err := h2.RunFile(context.Background(), filepath.Join(dir, "budget.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "too many steps") {
+		t.Fatalf("step limit in a module: err = %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = interp.New(interp.Options{}).RunFile(ctx, filepath.Join(dir, "slow.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "timeout exceeded") {
+		t.Fatalf("cancellation in a module: err = %v", err)
+	}
+}
+
+// The step budget is one for the whole run: modules cannot multiply it.
+func TestStepBudgetSharedAcrossModules(t *testing.T) {
+	dir := t.TempDir()
+	spin := "x = 0\nfor i in range(1000):\n    x += i\n"
+	writeFiles(t, dir, map[string]string{
+		"one.star":  "load('s1.star', 'x')\n",
+		"many.star": "load('s1.star', 'x')\nload('s2.star', 'x')\nload('s3.star', 'x')\nload('s4.star', 'x')\n",
+		"s1.star":   spin, "s2.star": spin, "s3.star": spin, "s4.star": spin,
+	})
+	h := interp.New(interp.Options{MaxSteps: 25000})
+	if _, err := h.RunFile(context.Background(), filepath.Join(dir, "one.star"), nil); err != nil {
+		t.Fatalf("one module within budget: %v", err)
+	}
+	_, err := h.RunFile(context.Background(), filepath.Join(dir, "many.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "too many steps") {
+		t.Fatalf("four modules over a shared budget: err = %v", err)
+	}
+}
+
+func TestPanicBecomesError(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"huge.star":  "x = list(range(1 << 62))\n",
+		"boom.star":  "boom()\n",
+		"outer.star": "load('boom.star', 'y')\n",
+	})
+	boom := starlark.NewBuiltin("boom", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		var m map[string]int
+		m["x"] = 1 // a nil-map panic in an unguarded embedder builtin
+		return starlark.None, nil
+	})
+	h, rec, _ := newHost(t, interp.Options{Predeclared: starlark.StringDict{"boom": boom}})
+	_, err := h.RunFile(context.Background(), filepath.Join(dir, "huge.star"), nil)
+	var ee *starlark.EvalError
+	if err == nil || !errors.As(err, &ee) || !strings.Contains(ee.Backtrace(), "huge.star:1:") || !strings.Contains(err.Error(), "Go panic") {
+		t.Fatalf("list(range(1<<62)): err = %v", err)
+	}
+	// The unguarded builtin's panic is caught where the module executes,
+	// even two loads deep.
+	_, err = h.RunFile(context.Background(), filepath.Join(dir, "outer.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "Go panic") || !strings.Contains(err.Error(), "boom.star") {
+		t.Fatalf("unguarded builtin: err = %v", err)
+	}
+	n := 0
+	for _, name := range rec.names() {
+		if name == "sstar.panic" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d sstar.panic events, want 2: %v", n, rec.names())
+	}
+}
+
+func TestRefusedModuleIsRefusedRun(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"main.star":    "load('sub/mid.star', 'x')\n",
+		"sub/mid.star": "load('dir.star', 'x')\n",
+	})
+	if err := os.Mkdir(filepath.Join(dir, "sub/dir.star"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h, rec, _ := newHost(t, interp.Options{})
+	_, err := h.RunFile(context.Background(), filepath.Join(dir, "main.star"), nil)
+	if !errors.Is(err, interp.ErrRefused) || !errors.Is(err, opencode.ErrNotRegular) {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	if !strings.Contains(err.Error(), filepath.Join(dir, "sub/dir.star")) {
+		t.Errorf("message %q lacks the refused path", err)
+	}
+	if !strings.Contains(strings.Join(rec.names(), " "), "sstar.code_integrity_failure") {
+		t.Errorf("no integrity failure event: %v", rec.names())
+	}
+}
+
+func TestAbortedEventStopsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"main.star": "print('before')\nload('m.star', 'x')\nprint('after')\n",
+		"m.star":    "x = 1\nprint('module ran')\n",
+	})
+	d := new(audit.Dispatcher)
+	d.AddHook(func(ev audit.Event) error {
+		if ev.Name == "load" {
+			return errors.New("loading is forbidden here")
+		}
+		return nil
+	})
+	var out bytes.Buffer
+	h := interp.New(interp.Options{Audit: d, Stdout: &out})
+	_, err := h.RunFile(context.Background(), filepath.Join(dir, "main.star"), nil)
+	var ae *audit.AbortError
+	if !errors.As(err, &ae) || ae.Event != "load" {
+		t.Fatalf("err = %v", err)
+	}
+	if out.String() != "before\n" {
+		t.Errorf("output %q: the module or the rest of main ran", out.String())
+	}
+}
+
+func TestSysModule(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"main.star": `
+print(sys.argv)
+def fails(f):
+    # Starlark has no try: probe failures through a hook-free helper.
+    return f
+sys.audit("custom.event", 1, [2], {"k": None})
+`,
+		"bad_name.star": "sys.audit('')\n",
+		"bad_type.star": "sys.audit(1)\n",
+		"frozen.star":   "sys.argv.append('x')\n",
+		"replace.star":  "sys.audit = None\n",
+	})
+	h, rec, out := newHost(t, interp.Options{})
+	if _, err := h.RunFile(context.Background(), filepath.Join(dir, "main.star"), []string{"a", "b c"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("[%q, \"a\", \"b c\"]\n", filepath.Join(dir, "main.star")); out.String() != want {
+		t.Errorf("sys.argv printed %q, want %q", out.String(), want)
+	}
+	if last := rec.events[len(rec.events)-1]; last != `custom.event(1, [2], {"k": None})` {
+		t.Errorf("last event %s", last)
+	}
+	for file, want := range map[string]string{
+		"bad_name.star": "event name must not be empty",
+		"bad_type.star": "event name must be a string, not int",
+		"frozen.star":   "frozen list",
+		"replace.star":  "can't assign to .audit field of module",
+	} {
+		_, err := h.RunFile(context.Background(), filepath.Join(dir, file), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", file, err, want)
+		}
+	}
+}
