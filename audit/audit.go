@@ -46,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -212,8 +213,23 @@ func (d *Dispatcher) callScript(t *starlark.Thread, b *binding, i int, fn starla
 		}
 	}()
 	_, err = starlark.Call(t, fn, starlark.Tuple{starlark.String(name), args}, nil)
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		// fail("reason") in a hook is the normal way to abort: its reason
+		// is the message, without the "fail: " that Starlark prefixes.
+		return &hookError{msg: strings.TrimPrefix(ee.Msg, "fail: "), err: err}
+	}
 	return err
 }
+
+// hookError is a script hook's error with a message fit for the event's.
+type hookError struct {
+	msg string
+	err error
+}
+
+func (e *hookError) Error() string { return e.msg }
+func (e *hookError) Unwrap() error { return e.err }
 
 func callGo(h Hook, ev Event) (err error) {
 	defer func() {
