@@ -159,6 +159,11 @@ type Exec struct {
 	Event *audit.Spec
 	// Predeclared, if non-nil, adds to (and overrides) the Host's.
 	Predeclared starlark.StringDict
+	// Opener, if non-nil, replaces the Host's for this run (a system
+	// policy file is opened with stricter checks than scripts).
+	Opener Opener
+	// MaxSteps, if non-zero, replaces the Host's step budget for this run.
+	MaxSteps uint64
 }
 
 // Exec runs a file as described by e. If e.Event is set, it is raised
@@ -167,7 +172,13 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	r := &run{host: h, ctx: ctx, modules: make(map[string]*module)}
+	r := &run{host: h, ctx: ctx, modules: make(map[string]*module), opener: h.opts.Opener, maxSteps: h.opts.MaxSteps}
+	if e.Opener != nil {
+		r.opener = e.Opener
+	}
+	if e.MaxSteps != 0 {
+		r.maxSteps = e.MaxSteps
+	}
 	r.predeclared = h.predeclared(e)
 	main := r.newThread(e.Path, nil)
 	defer r.close()

@@ -22,6 +22,8 @@ import (
 type run struct {
 	host        *Host
 	ctx         context.Context
+	opener      Opener
+	maxSteps    uint64
 	predeclared starlark.StringDict
 	modules     map[string]*module // by absolute path
 	stack       []string           // absolute paths being executed, outermost first
@@ -50,9 +52,9 @@ func (r *run) newThread(name string, parent *starlark.Thread) *starlark.Thread {
 		Load:  r.load,
 	}
 	audit.Attach(t, r.host.audit)
-	if parent == nil && r.host.opts.MaxSteps > 0 {
+	if parent == nil && r.maxSteps > 0 {
 		r.limits = map[*starlark.Thread]uint64{}
-		r.setLimit(t, r.host.opts.MaxSteps)
+		r.setLimit(t, r.maxSteps)
 	}
 	r.mu.Lock()
 	if r.threads == nil {
@@ -135,7 +137,7 @@ func (r *run) execFile(t *starlark.Thread, abs string) (globals starlark.StringD
 	}()
 
 	a := r.host.audit
-	code, err := r.host.opts.Opener.OpenCode(t, abs)
+	code, err := r.opener.OpenCode(t, abs)
 	if err != nil {
 		r.recordRefusal(err)
 		return nil, err
