@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/opencode"
 )
 
@@ -52,6 +53,7 @@ func (r *run) newThread(name string, parent *starlark.Thread) *starlark.Thread {
 		Load:  r.load,
 	}
 	audit.Attach(t, r.host.audit)
+	builtins.SetContext(t, r.ctx) // proc.run kills its child when the run ends
 	if parent == nil && r.maxSteps > 0 {
 		r.limits = map[*starlark.Thread]uint64{}
 		r.setLimit(t, r.maxSteps)
