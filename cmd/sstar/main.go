@@ -28,6 +28,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/jsonl"
+	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
 )
 
@@ -210,9 +211,10 @@ func runScript(args []string, stdout, stderr io.Writer) int {
 		defer cancel()
 	}
 	h := interp.New(interp.Options{
-		Audit:    d,
-		MaxSteps: f.maxSteps,
-		Stdout:   stdout,
+		Audit:       d,
+		MaxSteps:    f.maxSteps,
+		Stdout:      stdout,
+		Predeclared: builtins.Modules(),
 	})
 	script, scriptArgs := f.remaining[0], f.remaining[1:]
 	_, err = h.RunFile(ctx, script, scriptArgs)
