@@ -19,6 +19,12 @@ test: deps
 test-short:
 	$(GO) test -short ./...
 
+# Timings against the plain starlark command and CPython, with budgets:
+# prints the table, writes BENCHMARKS.md, fails when a budget is missed.
+# BENCHFLAGS=-quick for a rough check while developing.
+bench:
+	$(GO) run ./bench/cmd/sstarbench -go $(GO) $(BENCHFLAGS)
+
 docs:
 	$(GO) run ./cmd/sstar events --markdown > docs/events.md
 

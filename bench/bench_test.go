@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMedian(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]time.Duration{3 * ms}, 3 * ms},
+		{[]time.Duration{5 * ms, 1 * ms, 3 * ms}, 3 * ms},
+		{[]time.Duration{4 * ms, 1 * ms, 3 * ms, 2 * ms}, 2500 * time.Microsecond},
+	} {
+		in := append([]time.Duration(nil), c.in...)
+		if got := Median(c.in); got != c.want {
+			t.Errorf("Median(%v) = %v, want %v", c.in, got, c.want)
+		}
+		for i := range in {
+			if in[i] != c.in[i] {
+				t.Fatalf("Median reordered its argument: %v", c.in)
+			}
+		}
+	}
+}
+
+func TestSpread(t *testing.T) {
+	// Quartiles of 1..5 (linear) are 2 and 4, the median 3: (4-2)/2/3.
+	ds := []time.Duration{5, 1, 4, 2, 3}
+	if got, want := Spread(ds), 1.0/3; math.Abs(got-want) > 1e-12 {
+		t.Errorf("Spread = %v, want %v", got, want)
+	}
+	if got := Spread(ds[:3]); got != 0 {
+		t.Errorf("Spread of 3 values = %v, want 0", got)
+	}
+}
+
+func TestRatio(t *testing.T) {
+	if got := Ratio(3, 2); got != 1.5 {
+		t.Errorf("Ratio(3, 2) = %v", got)
+	}
+	if got := Ratio(3, 0); !math.IsNaN(got) {
+		t.Errorf("Ratio(3, 0) = %v, want NaN", got)
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		2:                       "2.00 ns",
+		1234:                    "1.23 µs",
+		45_600_000:              "45.6 ms",
+		1_020_000_000:           "1.02 s",
+		123 * time.Microsecond:  "123 µs",
+		-1500 * time.Nanosecond: "-1.50 µs",
+	} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%d) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestBudgets(t *testing.T) {
+	if b := MaxRatio("compute", 1.02, 1.03, "plain"); b.Status != Pass {
+		t.Errorf("1.02 against 1.03: %v %s", b.Status, b.Why)
+	}
+	if b := MaxRatio("compute", 1.04, 1.03, "plain"); b.Status != Fail {
+		t.Errorf("1.04 against 1.03: %v", b.Status)
+	}
+	if b := MaxRatio("compute", math.NaN(), 1.03, "plain"); b.Status != Fail {
+		t.Errorf("NaN: %v", b.Status)
+	}
+	if b := MinFactor("hook", 20, 290, 10, "CPython"); b.Status != Pass {
+		t.Errorf("20 ns vs 290 ns: %v %s", b.Status, b.Why)
+	}
+	if b := MinFactor("hook", 56, 290, 10, "CPython"); b.Status != Fail || !strings.Contains(b.Why, "29.0 ns") {
+		t.Errorf("56 ns vs 290 ns: %v %q", b.Status, b.Why)
+	}
+	ok := &Micro{Metrics: map[string]float64{"ns/op": 2.1, "allocs/op": 0}}
+	slow := &Micro{Metrics: map[string]float64{"ns/op": 5.0, "allocs/op": 0}}
+	allocs := &Micro{Metrics: map[string]float64{"ns/op": 2.1, "allocs/op": 1}}
+	noMem := &Micro{Metrics: map[string]float64{"ns/op": 2.1}}
+	for m, want := range map[*Micro]Status{ok: Pass, slow: Fail, allocs: Fail, noMem: Fail, nil: Fail} {
+		if b := NoHookRaise(m, 5); b.Status != want {
+			t.Errorf("NoHookRaise(%v) = %v, want %v", m, b.Status, want)
+		}
+	}
+	if Missed([]*Budget{{Status: Pass}, {Status: Skipped}}) {
+		t.Error("Missed with a pass and a skip")
+	}
+	if !Missed([]*Budget{{Status: Pass}, {Status: Fail}}) {
+		t.Error("not Missed with a failure")
+	}
+}
+
+const goBenchOutput = `goos: linux
+goarch: amd64
+pkg: github.com/sstar-project/sstar/audit
+cpu: Intel(R) Xeon(R) Processor
+BenchmarkRaise/0hooks-2         	221231916	         2.493 ns/op	       0 B/op	       0 allocs/op
+BenchmarkRaise/0hooks-2         	228349378	         2.960 ns/op	       0 B/op	       0 allocs/op
+BenchmarkRaise/0hooks-2         	120834249	         4.764 ns/op	       0 B/op	       0 allocs/op
+BenchmarkRaise/1go-2            	 2903198	       237.9 ns/op	      16 B/op	       1 allocs/op
+PASS
+ok  	github.com/sstar-project/sstar/audit	8.1s
+goos: linux
+pkg: github.com/sstar-project/sstar/audit/jsonl
+BenchmarkHook-8   	 1000	  1500 ns/op	 312.5 MB/s	 400 B/op	 7 allocs/op
+BenchmarkBroken-2 --- FAIL
+FAIL	github.com/sstar-project/sstar/opencode [build failed]
+`
+
+func TestParseGoBench(t *testing.T) {
+	ms, err := ParseGoBench(strings.NewReader(goBenchOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 3 {
+		t.Fatalf("got %d benchmarks, want 3: %+v", len(ms), ms)
+	}
+	r0 := ms[0]
+	if r0.Pkg != "github.com/sstar-project/sstar/audit" || r0.Name != "BenchmarkRaise/0hooks" || r0.Runs != 3 {
+		t.Errorf("first = %+v", r0)
+	}
+	if ns, _ := r0.Metric("ns/op"); ns != 2.960 {
+		t.Errorf("median ns/op = %v, want 2.960", ns)
+	}
+	h := ms[2]
+	if h.Pkg != "github.com/sstar-project/sstar/audit/jsonl" || h.Name != "BenchmarkHook" {
+		t.Errorf("third = %+v", h)
+	}
+	if got := strings.Join(h.Units(), " "); got != "ns/op B/op allocs/op MB/s" {
+		t.Errorf("units = %q", got)
+	}
+	if FindMicro(ms, reRaise0) != r0 || FindMicro(ms, reRaise1Go) != ms[1] {
+		t.Error("FindMicro did not find the Raise benchmarks")
+	}
+}
+
+const straceOutput = `% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 41.23    0.004120           8       503           openat
+ 20.00    0.002000           2      1006           read
+ 10.00    0.001000           2       500        12 fgetxattr
+  1.00    0.000100           1        10           futex
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.010000           4      2019        12 total
+`
+
+func TestStrace(t *testing.T) {
+	a, err := ParseStraceSummary(strings.NewReader(straceOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a["openat"] != 503 || a["fgetxattr"] != 500 || a["total"] != 0 || a.Total() != 2019 {
+		t.Errorf("parsed %v", a)
+	}
+	b := Syscalls{"openat": 503, "read": 1006, "futex": 30}
+	d := DiffSyscalls(a, b, 500, 0.5)
+	if len(d) != 1 || d[0].Name != "fgetxattr" || d[0].PerUnit != 1 {
+		t.Errorf("DiffSyscalls = %+v", d)
+	}
+}
+
+func TestReport(t *testing.T) {
+	pass := MaxRatio("start-up", 1.1, 1.25, "plain")
+	fail := MaxRatio("compute", 1.1, 1.03, "plain")
+	r := &Report{
+		Command: "make bench",
+		Params:  Params{Modules: 500, Events: 1000, Files: 10, FileSize: 100, ComputeRounds: 7},
+		Rounds:  map[string]int{"startup": 3},
+		Rows: []Row{
+			{Workload: "start-up", Sstar: "2.00 ms", Base: "1.80 ms", Versus: "plain starlark", Ratio: "1.100×", Budget: &pass},
+			{Workload: "compute | pipes", Sstar: "1.10 s", Budget: &fail},
+		},
+		Budgets: []*Budget{&pass, &fail},
+		Micro:   []*Micro{{Pkg: modulePath + "/audit", Name: "BenchmarkRaise/0hooks", Metrics: map[string]float64{"ns/op": 2, "B/op": 0, "allocs/op": 0}}},
+	}
+	if !r.Missed() {
+		t.Error("a failed budget is not Missed")
+	}
+	table := r.Table()
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("table has %d lines:\n%s", len(lines), table)
+	}
+	for _, l := range lines {
+		if len([]rune(l)) != len([]rune(lines[0])) {
+			t.Errorf("columns do not line up:\n%s", table)
+			break
+		}
+	}
+	if !strings.Contains(table, `compute \| pipes`) || !strings.Contains(table, "FAIL: ") {
+		t.Errorf("table:\n%s", table)
+	}
+	md := r.Markdown()
+	for _, want := range []string{"# Benchmarks", "## Machine", "## Method", "BenchmarkRaise/0hooks", "| audit "} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+}

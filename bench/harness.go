@@ -1,0 +1,772 @@
+package bench
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config configures one run of the harness.
+type Config struct {
+	Root    string    // sstar's module root (where go.mod is)
+	Go      string    // the go command
+	Quick   bool      // fewer runs and smaller workloads, for development
+	Keep    bool      // keep the work directory
+	Micro   bool      // run the Go micro-benchmarks
+	Command string    // how the harness was invoked, for the report
+	Log     io.Writer // progress messages
+}
+
+// The issue's budgets.
+const (
+	budgetRaiseNS   = 5
+	budgetCompute   = 1.03
+	budgetStartup   = 1.25
+	budgetLoading   = 1.3
+	budgetGoHookVsP = 10
+)
+
+// StampXattr is the extended attribute `sstar trust` writes.
+const StampXattr = "user.sstar.sha256"
+
+func computeTarget(quick bool) time.Duration {
+	if quick {
+		return 300 * time.Millisecond
+	}
+	return time.Second
+}
+
+func pyTrials(quick bool) int {
+	if quick {
+		return 3
+	}
+	return 7
+}
+
+type plan struct {
+	rounds      map[string]int
+	params      Params
+	goCount     int
+	goBenchtime string
+}
+
+func makePlan(quick bool) plan {
+	if quick {
+		return plan{
+			rounds:      map[string]int{"startup": 21, "compute": 3, "loading": 7, "events": 2, "files": 3},
+			params:      Params{Modules: 500, Events: 200_000, Files: 10_000, FileSize: 100},
+			goCount:     1,
+			goBenchtime: "100ms",
+		}
+	}
+	return plan{
+		rounds:      map[string]int{"startup": 101, "compute": 11, "loading": 31, "events": 5, "files": 11},
+		params:      Params{Modules: 500, Events: 1_000_000, Files: 10_000, FileSize: 100},
+		goCount:     3,
+		goBenchtime: "500ms",
+	}
+}
+
+type harness struct {
+	cfg     Config
+	plan    plan
+	work    string // work directory
+	wl      string // workload directory
+	sstar   string
+	plain   string
+	python  string // real CPython executable, or ""
+	strace  string
+	env     []string
+	rep     *Report
+	trusted bool // workloads stamped with sstar trust
+}
+
+func (h *harness) logf(format string, args ...any) {
+	if h.cfg.Log != nil {
+		fmt.Fprintf(h.cfg.Log, "sstarbench: "+format+"\n", args...)
+	}
+}
+
+// budget records b and returns it, for a row to point at.
+func (h *harness) budget(b Budget) *Budget {
+	p := &b
+	h.rep.Budgets = append(h.rep.Budgets, p)
+	return p
+}
+
+func (h *harness) note(format string, args ...any) {
+	h.rep.Notes = append(h.rep.Notes, fmt.Sprintf(format, args...))
+}
+
+// Run builds both interpreters, generates the workloads, runs every
+// comparison and returns the report. An error means the harness could
+// not do its job (a build failed, a workload failed); a missed budget is
+// not an error but Report.Missed.
+func Run(cfg Config) (*Report, error) {
+	start := time.Now()
+	h := &harness{cfg: cfg, plan: makePlan(cfg.Quick)}
+	h.rep = &Report{Command: cfg.Command, Quick: cfg.Quick, Rounds: h.plan.rounds, Params: h.plan.params}
+	h.rep.Machine = Machine{Date: start, NProc: nproc(), CPU: cpuModel(), Kernel: kernel(), LoadStart: loadavg()}
+
+	work, err := os.MkdirTemp("", "sstarbench-")
+	if err != nil {
+		return nil, err
+	}
+	h.work, h.wl = work, filepath.Join(work, "w")
+	if cfg.Keep {
+		h.logf("work directory %s (kept)", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	// A clean environment, the same for every interpreter: nothing of the
+	// caller's (GOGC, GOMAXPROCS, PYTHON*) changes what is measured.
+	h.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8"}
+
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"build", h.build},
+		{"workloads", h.workloads},
+		{"start-up", h.startup},
+		{"compute", h.compute},
+		{"loading", h.loading},
+		{"events", h.events},
+		{"file work", h.files},
+		{"system calls", h.syscalls},
+		{"micro-benchmarks", h.micro},
+		{"budgets", h.budgets},
+	}
+	for _, s := range steps {
+		h.logf("%s", s.name)
+		if err := s.fn(); err != nil {
+			return h.rep, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	h.rep.Machine.LoadEnd = loadavg()
+	h.rep.Elapsed = time.Since(start)
+	return h.rep, nil
+}
+
+func (h *harness) goCmd(dir string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(h.cfg.Go, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	return cmd
+}
+
+func output(cmd *exec.Cmd) (string, error) {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, tail(stderr.String(), 2000))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// build builds sstar and the plain starlark command with the same
+// toolchain, and finds python3 and strace.
+func (h *harness) build() error {
+	bin := filepath.Join(h.work, "bin")
+	h.sstar, h.plain = filepath.Join(bin, "sstar"), filepath.Join(bin, "starlark")
+	// Both static: by default the plain command links libc through cgo
+	// (a dependency of its REPL), which alone slows its start-up by
+	// loading the dynamic linker; sstar uses no cgo.
+	env := append(os.Environ(), "CGO_ENABLED=0")
+	goVersion, err := output(h.goCmd(h.cfg.Root, env, "env", "GOVERSION"))
+	if err != nil {
+		return err
+	}
+	h.rep.Machine.Go = goVersion
+	if _, err := output(h.goCmd(h.cfg.Root, env, "build", "-o", h.sstar, "./cmd/sstar")); err != nil {
+		return err
+	}
+	mod, err := output(h.goCmd(h.cfg.Root, env, "list", "-m", "-f", "{{.Dir}}\t{{.Version}}", "go.starlark.net"))
+	if err != nil {
+		return err
+	}
+	dir, version, ok := strings.Cut(mod, "\t")
+	if !ok || dir == "" {
+		return fmt.Errorf("go.starlark.net is not in the module cache (%q); run go mod download", mod)
+	}
+	h.rep.Machine.Starlark = version
+	// Built in its own module directory, with its own go.sum: the command
+	// needs packages (the REPL's) that sstar's go.sum rightly lacks.
+	if _, err := output(h.goCmd(dir, append(env, "GOWORK=off"), "build", "-o", h.plain, "./cmd/starlark")); err != nil {
+		return err
+	}
+	h.rep.Machine.Commit = gitDescribe(h.cfg.Root)
+
+	if py, err := exec.LookPath("python3"); err == nil {
+		// The real executable: a version manager's shim would add its own
+		// start-up to every run.
+		out, err := output(exec.Command(py, "-c", "import sys, platform; print(sys.executable); print(platform.python_implementation(), platform.python_version())"))
+		if err == nil {
+			exe, ver, _ := strings.Cut(out, "\n")
+			h.python = exe
+			h.rep.Machine.Python = ver
+		}
+	}
+	if h.python == "" {
+		h.note("python3 not found: the CPython comparisons, and the budget that needs them, were skipped.")
+	}
+	if s, err := exec.LookPath("strace"); err == nil {
+		h.strace = s
+	} else {
+		h.note("strace not found: system calls were not counted.")
+	}
+	return nil
+}
+
+func gitDescribe(root string) string {
+	cmd := exec.Command("git", "rev-parse", "--short=12", "HEAD")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "(unknown commit)"
+	}
+	rev := strings.TrimSpace(string(out))
+	cmd = exec.Command("git", "status", "--porcelain", "--untracked-files=no")
+	cmd.Dir = root
+	if st, err := cmd.Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		rev += "+dirty"
+	}
+	return rev
+}
+
+func (h *harness) cmd(name string, want string, argv ...string) Command {
+	return Command{Name: name, Argv: argv, Dir: h.wl, Env: h.env, Want: want}
+}
+
+// workloads writes the workloads, calibrates the compute script with
+// the plain command, and stamps the code when sstar can.
+func (h *harness) workloads() error {
+	p := &h.rep.Params
+	p.ComputeRounds = 10
+	if err := WriteWorkloads(h.wl, *p); err != nil {
+		return err
+	}
+	target := computeTarget(h.cfg.Quick)
+	for {
+		c := h.cmd("plain", WantCompute, h.plain, ComputeScript)
+		var best time.Duration
+		for i := 0; i < 3; i++ {
+			wall, _, _, err := RunOnce(c)
+			if err != nil {
+				return err
+			}
+			if best == 0 || wall < best {
+				best = wall
+			}
+		}
+		if best < target/5 {
+			p.ComputeRounds *= 5
+		} else {
+			p.ComputeRounds = max(1, int(math.Round(float64(p.ComputeRounds)*float64(target)/float64(best))))
+			if err := WriteCompute(h.wl, p.ComputeRounds); err != nil {
+				return err
+			}
+			break
+		}
+		if err := WriteCompute(h.wl, p.ComputeRounds); err != nil {
+			return err
+		}
+	}
+	return h.stamp()
+}
+
+// stamp stamps every Starlark workload with `sstar trust`, when this
+// sstar has it, and notes whether sstar refuses unstamped code.
+func (h *harness) stamp() error {
+	probe := filepath.Join(h.work, "probe")
+	if err := os.MkdirAll(probe, 0o755); err != nil {
+		return err
+	}
+	stamped := filepath.Join(probe, "stamped.star")
+	src := []byte("print(\"probe ok\")\n")
+	if err := os.WriteFile(stamped, src, 0o644); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(src)
+	_, _, out, err := RunOnce(Command{Name: "sstar trust", Argv: []string{h.sstar, "trust", stamped}, Dir: probe, Env: h.env})
+	if err == nil && xattr(stamped, StampXattr) == hex.EncodeToString(sum[:]) {
+		h.trusted = true
+		names := CodeFiles(h.rep.Params)
+		for len(names) > 0 {
+			n := min(len(names), 200)
+			if _, _, _, err := RunOnce(Command{Name: "sstar trust", Argv: append([]string{h.sstar, "trust"}, names[:n]...), Dir: h.wl, Env: h.env}); err != nil {
+				return err
+			}
+			names = names[n:]
+		}
+		last := filepath.Join(h.wl, ModulePath(h.rep.Params.Modules-1))
+		if xattr(last, StampXattr) == "" {
+			return fmt.Errorf("sstar trust ran but %s has no %s", last, StampXattr)
+		}
+		h.note("Every Starlark workload was stamped with `sstar trust` (%s).", StampXattr)
+	} else {
+		msg := strings.TrimSpace(firstLine(errString(err)))
+		if msg == "" {
+			msg = strings.TrimSpace(firstLine(string(out)))
+		}
+		h.note("`sstar trust` is not in this build (%s): the workloads are not stamped, so loading measures sstar without the stamp check.", msg)
+	}
+
+	unstamped := filepath.Join(probe, "unstamped.star")
+	if err := os.WriteFile(unstamped, []byte("print(\"probe ok\")\n"), 0o644); err != nil {
+		return err
+	}
+	cmd := exec.Command(h.sstar, unstamped)
+	cmd.Dir, cmd.Env = probe, h.env
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		h.note("This sstar runs unstamped code (verification is not enforced by default in this build).")
+	case errors.As(err, &ee) && ee.ExitCode() == 126:
+		h.note("This sstar refuses unstamped code (exit 126): verification is enforced.")
+	default:
+		h.note("Probing whether sstar runs unstamped code failed: %v.", err)
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.TrimSpace(l) != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+// xattr returns the value of the extended attribute name of path, or "".
+func xattr(path, name string) string {
+	buf := make([]byte, 256)
+	n, err := syscall.Getxattr(path, name, buf)
+	if err != nil {
+		return ""
+	}
+	return string(buf[:n])
+}
+
+func timeCell(s *Sample) string {
+	cell := FormatDuration(s.Median())
+	if sp := s.Spread(); sp > 0 {
+		cell += fmt.Sprintf(" ±%.1f%%", sp*100)
+	}
+	return cell
+}
+
+func ratioCell(r float64) string {
+	if math.IsNaN(r) {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f×", r)
+}
+
+// pair times sstar against the plain command and adds the row.
+func (h *harness) pair(group, workload string, sstar, plain Command, budget func(ratio float64) Budget) (ratio float64, err error) {
+	rounds := h.plan.rounds[group]
+	h.logf("  %s: %d rounds", workload, rounds)
+	s, err := Interleave([]Command{sstar, plain}, rounds, nil)
+	if err != nil {
+		return 0, err
+	}
+	ratio = Ratio(s[0].Median(), s[1].Median())
+	h.rep.Rows = append(h.rep.Rows, Row{
+		Workload: workload, Sstar: timeCell(s[0]), Base: timeCell(s[1]),
+		Versus: "plain starlark", Ratio: ratioCell(ratio), Budget: h.budget(budget(ratio)),
+	})
+	return ratio, nil
+}
+
+func (h *harness) startup() error {
+	_, err := h.pair("startup", "start-up: one-line script",
+		h.cmd("sstar", WantStartup, h.sstar, StartupScript),
+		h.cmd("plain", WantStartup, h.plain, StartupScript),
+		func(r float64) Budget { return MaxRatio("start-up", r, budgetStartup, "plain") })
+	return err
+}
+
+func (h *harness) compute() error {
+	_, err := h.pair("compute", fmt.Sprintf("compute: CPU-bound script (~%s)", FormatDuration(computeTarget(h.cfg.Quick))),
+		h.cmd("sstar", WantCompute, h.sstar, ComputeScript),
+		h.cmd("plain", WantCompute, h.plain, ComputeScript),
+		func(r float64) Budget { return MaxRatio("compute", r, budgetCompute, "plain") })
+	return err
+}
+
+func (h *harness) loading() error {
+	what := "stamped"
+	if !h.trusted {
+		what = "unstamped"
+	}
+	_, err := h.pair("loading", fmt.Sprintf("loading: %d %s modules", h.rep.Params.Modules, what),
+		h.cmd("sstar", WantLoad, h.sstar, LoadScript),
+		h.cmd("plain", WantLoad, h.plain, LoadScript),
+		func(r float64) Budget { return MaxRatio("loading", r, budgetLoading, "plain, unverified") })
+	return err
+}
+
+// events times sys.audit loops in sstar and CPython, whole process.
+func (h *harness) events() error {
+	n := h.rep.Params.Events
+	sink := filepath.Join(h.work, "audit.jsonl")
+	pysink := filepath.Join(h.work, "py-audit.jsonl")
+	cmds := []Command{
+		h.cmd("sstar loop", WantEvents, h.sstar, LoopScript),
+		h.cmd("sstar none", WantEvents, h.sstar, EventsScript),
+		h.cmd("sstar sink", WantEvents, h.sstar, "--audit-log", sink, EventsScript),
+		h.cmd("sstar hook", WantEvents, h.sstar, HookScript),
+	}
+	if h.python != "" {
+		cmds = append(cmds,
+			h.cmd("python loop", WantEvents, h.python, "-I", PyLoop),
+			h.cmd("python none", WantEvents, h.python, "-I", PyEvents),
+			h.cmd("python sink", WantEvents, h.python, "-I", PySink, pysink),
+			h.cmd("python hook", WantEvents, h.python, "-I", PyHook),
+		)
+	}
+	h.logf("  %d events: %d rounds of %d commands", n, h.plan.rounds["events"], len(cmds))
+	s, err := Interleave(cmds, h.plan.rounds["events"], removeLogs(sink, pysink))
+	if err != nil {
+		return err
+	}
+	if lines := countLines(sink); lines < n {
+		return fmt.Errorf("the JSON Lines sink recorded %d lines for %d events", lines, n)
+	}
+	per := func(x, loop *Sample) float64 {
+		return float64(x.Median()-loop.Median()) / float64(n)
+	}
+	perCell := func(x, loop *Sample) string {
+		return fmt.Sprintf("%s/event (%s)", formatNS(per(x, loop)), timeCell(x))
+	}
+	label := fmt.Sprintf("%s sys.audit calls, ", thousands(n))
+	rows := []struct {
+		what, versus string
+		sstar        int
+	}{
+		{"no hook", "CPython, no hook", 1},
+		{"one Go hook: JSON Lines sink (--audit-log)", "CPython, Python hook writing JSON lines", 2},
+		{"one no-op Starlark hook", "CPython, one no-op Python hook", 3},
+	}
+	for _, r := range rows {
+		row := Row{Workload: label + r.what, Sstar: perCell(s[r.sstar], s[0])}
+		if h.python != "" {
+			py := s[4+r.sstar] // python none, sink, hook follow its loop in the same order
+			row.Base, row.Versus = perCell(py, s[4]), r.versus
+			row.Ratio = ratioCell(per(s[r.sstar], s[0]) / per(py, s[4]))
+		}
+		h.rep.Rows = append(h.rep.Rows, row)
+	}
+	return nil
+}
+
+// removeLogs returns a function for Interleave that removes, before a
+// command runs, whichever of the logs it writes: each run starts with an
+// empty log, and the last run's log stays to be checked.
+func removeLogs(logs ...string) func(Command) {
+	return func(c Command) {
+		for _, a := range c.Argv {
+			for _, l := range logs {
+				if a == l {
+					os.Remove(l)
+				}
+			}
+		}
+	}
+}
+
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func countLines(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte("\n"))
+}
+
+// files times fs.read of small files in sstar and open().read() in
+// CPython.
+func (h *harness) files() error {
+	n := h.rep.Params.Files
+	probe := h.cmd("sstar", WantRead, h.sstar, FSReadScript)
+	if _, _, _, err := RunOnce(probe); err != nil {
+		h.note("File work skipped: this sstar cannot run %s (%s).", FSReadScript, strings.TrimSpace(firstLine(lastLines(err.Error()))))
+		return nil
+	}
+	sink := filepath.Join(h.work, "audit.jsonl")
+	pysink := filepath.Join(h.work, "py-audit.jsonl")
+	cmds := []Command{
+		probe,
+		h.cmd("sstar sink", WantRead, h.sstar, "--audit-log", sink, FSReadScript),
+	}
+	if h.python != "" {
+		cmds = append(cmds,
+			h.cmd("python none", WantRead, h.python, "-I", PyRead),
+			h.cmd("python hook", WantRead, h.python, "-I", PyReadHook),
+			h.cmd("python sink", WantRead, h.python, "-I", PyReadSink, pysink),
+		)
+	}
+	h.logf("  %d reads: %d rounds of %d commands", n, h.plan.rounds["files"], len(cmds))
+	s, err := Interleave(cmds, h.plan.rounds["files"], removeLogs(sink, pysink))
+	if err != nil {
+		return err
+	}
+	label := fmt.Sprintf("file work: %s fs.read of %d-byte files, ", thousands(n), h.rep.Params.FileSize)
+	add := func(what string, ss *Sample, py *Sample, versus string) {
+		row := Row{Workload: label + what, Sstar: "—"}
+		if ss != nil {
+			row.Sstar = timeCell(ss)
+		}
+		if py != nil {
+			row.Base, row.Versus = timeCell(py), versus
+			if ss != nil {
+				row.Ratio = ratioCell(Ratio(ss.Median(), py.Median()))
+			}
+		}
+		h.rep.Rows = append(h.rep.Rows, row)
+	}
+	if h.python == "" {
+		add("no sink", s[0], nil, "")
+		add("JSON Lines sink", s[1], nil, "")
+		return nil
+	}
+	add("no sink", s[0], s[2], "CPython open().read(), no hook")
+	add("no sink", nil, s[3], "CPython, one no-op Python hook")
+	add("JSON Lines sink", s[1], s[4], "CPython, Python hook writing JSON lines")
+	return nil
+}
+
+// lastLines returns the part of an error after its first line (the
+// command's stderr, for RunOnce's errors).
+func lastLines(s string) string {
+	if _, rest, ok := strings.Cut(s, "\n"); ok && strings.TrimSpace(rest) != "" {
+		return rest
+	}
+	return s
+}
+
+// syscalls counts system calls of the loading and start-up workloads
+// under strace, and measures what one cheap system call costs.
+func (h *harness) syscalls() error {
+	if h.strace == "" {
+		return nil
+	}
+	cost := syscallCost(filepath.Join(h.wl, ModulePath(0)))
+	for _, w := range []struct {
+		title, script, want, unit string
+		units                     int
+	}{
+		{"loading", LoadScript, WantLoad, "module", h.rep.Params.Modules},
+		{"start-up", StartupScript, WantStartup, "run", 1},
+	} {
+		a, err := CountSyscalls(h.strace, h.cmd("sstar", w.want, h.sstar, w.script), h.work)
+		if err != nil {
+			h.note("Counting system calls failed: %v", err)
+			return nil
+		}
+		b, err := CountSyscalls(h.strace, h.cmd("plain", w.want, h.plain, w.script), h.work)
+		if err != nil {
+			h.note("Counting system calls failed: %v", err)
+			return nil
+		}
+		min := 0.5
+		if w.units == 1 {
+			min = 1
+		}
+		h.rep.Syscalls = append(h.rep.Syscalls, SyscallSection{
+			Title: w.title, A: "sstar", B: "plain starlark", TotalA: a.Total(), TotalB: b.Total(),
+			Units: w.units, Unit: w.unit, Diffs: DiffSyscalls(a, b, w.units, min),
+			SyscallNS: cost, SyscallWhich: "getxattr(2) of a module",
+		})
+	}
+	return nil
+}
+
+// syscallCost returns the median time of getxattr(2) on path, in ns.
+func syscallCost(path string) float64 {
+	buf := make([]byte, 128)
+	const n = 20000
+	var trials []float64
+	for t := 0; t < 5; t++ {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			syscall.Getxattr(path, StampXattr, buf)
+		}
+		trials = append(trials, float64(time.Since(start))/n)
+	}
+	return MedianFloat(trials)
+}
+
+// micro runs the Go micro-benchmarks of every package, and CPython's
+// in-process sys.audit timing for the per-event comparison.
+func (h *harness) micro() error {
+	if !h.cfg.Micro {
+		h.note("Go micro-benchmarks not run (-micro=false).")
+		return nil
+	}
+	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", strconv.Itoa(h.plan.goCount), "-benchtime", h.plan.goBenchtime, "./..."}
+	h.logf("  go %s", strings.Join(args, " "))
+	cmd := h.goCmd(h.cfg.Root, os.Environ(), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	runErr := cmd.Run()
+	os.WriteFile(filepath.Join(h.work, "gobench.txt"), out.Bytes(), 0o644)
+	ms, err := ParseGoBench(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		return err
+	}
+	h.rep.Micro = ms
+	if runErr != nil {
+		var failed []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, "FAIL") || strings.HasPrefix(l, "--- FAIL") {
+				failed = append(failed, strings.TrimSpace(l))
+			}
+		}
+		h.note("`go test -bench` failed (%v): %s", runErr, strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// pyInProcess runs CPython's in-process timing: ns per iteration of an
+// empty loop, of sys.audit with no hook, with one no-op hook.
+func (h *harness) pyInProcess() (loop, none, hook float64, err error) {
+	n := h.rep.Params.Events
+	_, _, out, err := RunOnce(Command{Name: "python in-process", Argv: []string{h.python, "-I", PyInProcess, strconv.Itoa(n), strconv.Itoa(pyTrials(h.cfg.Quick))}, Dir: h.wl, Env: h.env})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 3 {
+		return 0, 0, 0, fmt.Errorf("python in-process timing printed %q", out)
+	}
+	var v [3]float64
+	for i := range v {
+		if v[i], err = strconv.ParseFloat(f[i], 64); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return v[0], v[1], v[2], nil
+}
+
+var (
+	reRaise0    = regexp.MustCompile(`^BenchmarkRaise/0hooks?$`)
+	reRaise1Go  = regexp.MustCompile(`^BenchmarkRaise/1go$`)
+	reScriptFor = func(sub string) *regexp.Regexp { return regexp.MustCompile(`^BenchmarkScriptEvent/` + sub + `$`) }
+)
+
+// budgets adds the per-event rows and the budgets that come from the
+// micro-benchmarks and CPython's in-process timing.
+func (h *harness) budgets() error {
+	raise0 := FindMicro(h.rep.Micro, reRaise0)
+	raise1 := FindMicro(h.rep.Micro, reRaise1Go)
+	loop := FindMicro(h.rep.Micro, reScriptFor("loop"))
+	script1 := FindMicro(h.rep.Micro, reScriptFor("1go"))
+
+	var pyLoop, pyNone, pyHook float64
+	havePy := false
+	if h.python != "" {
+		var err error
+		pyLoop, pyNone, pyHook, err = h.pyInProcess()
+		if err != nil {
+			return err
+		}
+		havePy = true
+	}
+
+	// No hooks.
+	b0 := h.budget(NoHookRaise(raise0, budgetRaiseNS))
+	row := Row{Workload: "event raised by Go, no hooks (BenchmarkRaise/0hooks)", Sstar: b0.Measured, Budget: b0}
+	if havePy {
+		row.Base, row.Versus = formatNS(pyNone-pyLoop), "CPython sys.audit, no hook (in-process, loop subtracted)"
+	}
+	h.rep.Rows = append(h.rep.Rows, row)
+
+	// One Go hook against CPython's one Python hook.
+	ns1 := math.NaN()
+	if v, ok := raise1.Metric("ns/op"); ok {
+		ns1 = v
+	}
+	var b1 Budget
+	limit := fmt.Sprintf("≥ %d× cheaper than CPython", budgetGoHookVsP)
+	switch {
+	case !h.cfg.Micro:
+		b1 = Skip("one Go hook vs CPython", limit, "micro-benchmarks not run")
+	case !havePy:
+		b1 = Skip("one Go hook vs CPython", limit, "python3 not found")
+	default:
+		b1 = MinFactor("one Go hook vs CPython", ns1, pyHook-pyLoop, budgetGoHookVsP, "CPython")
+	}
+	row = Row{Workload: "event raised by Go, one Go hook (BenchmarkRaise/1go)", Sstar: cellNS(ns1, raise1), Budget: h.budget(b1)}
+	if havePy {
+		row.Base, row.Versus = formatNS(pyHook-pyLoop), "CPython sys.audit, one no-op Python hook (in-process, loop subtracted)"
+		row.Ratio = ratioCell(ns1 / (pyHook - pyLoop))
+	}
+	h.rep.Rows = append(h.rep.Rows, row)
+
+	// The same from a script.
+	for _, sub := range []struct{ name, what string }{{"0hooks", "no hook"}, {"1go", "one no-op Go hook"}, {"1starlark", "one no-op Starlark hook"}} {
+		m := FindMicro(h.rep.Micro, reScriptFor(sub.name))
+		if m == nil || loop == nil {
+			continue
+		}
+		v, _ := m.Metric("ns/op")
+		l, _ := loop.Metric("ns/op")
+		row := Row{Workload: "sys.audit from Starlark, " + sub.what + " (BenchmarkScriptEvent, loop subtracted)", Sstar: cellNS(v-l, m)}
+		if havePy {
+			py := pyNone - pyLoop
+			versus := "CPython sys.audit, no hook (in-process)"
+			if sub.name != "0hooks" {
+				py, versus = pyHook-pyLoop, "CPython sys.audit, one no-op Python hook (in-process)"
+			}
+			row.Base, row.Versus, row.Ratio = formatNS(py), versus, ratioCell((v-l)/py)
+		}
+		h.rep.Rows = append(h.rep.Rows, row)
+	}
+	if script1 == nil && h.cfg.Micro {
+		h.note("BenchmarkScriptEvent (bench/) did not run: the script-level per-event rows are missing.")
+	}
+	return nil
+}
+
+// cellNS renders a per-event time with the benchmark's allocations.
+func cellNS(ns float64, m *Micro) string {
+	if math.IsNaN(ns) {
+		return "not measured"
+	}
+	s := formatNS(ns)
+	if a, ok := m.Metric("allocs/op"); ok {
+		s += fmt.Sprintf(", %g allocs", a)
+	}
+	return s
+}

@@ -1,0 +1,79 @@
+package bench
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Machine describes where and when the benchmarks ran.
+type Machine struct {
+	Date      time.Time
+	NProc     int    // online CPUs, as nproc(1) reports
+	CPU       string // model name from /proc/cpuinfo
+	Kernel    string
+	Go        string // toolchain that built both binaries
+	Starlark  string // go.starlark.net module version
+	Commit    string // sstar commit, "+dirty" when the tree has changes
+	Python    string // CPython version, or "" when absent
+	LoadStart string // /proc/loadavg before and after the run
+	LoadEnd   string
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return strings.TrimSpace(string(b))
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func kernel() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return runtime.GOOS
+	}
+	return "Linux " + strings.TrimSpace(string(b))
+}
+
+// nproc asks nproc(1), as the issue says, and falls back on the Go
+// runtime's count.
+func nproc() int {
+	if b, err := exec.Command("nproc").Output(); err == nil {
+		var n int
+		for _, c := range strings.TrimSpace(string(b)) {
+			if c < '0' || c > '9' {
+				n = 0
+				break
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n > 0 {
+			return n
+		}
+	}
+	return runtime.NumCPU()
+}

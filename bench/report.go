@@ -1,0 +1,236 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// A Row is one line of the results table.
+type Row struct {
+	Workload string  // what ran
+	Sstar    string  // sstar's median
+	Base     string  // the baseline's median, if any
+	Versus   string  // what the baseline is
+	Ratio    string  // sstar / baseline, or the factor a budget speaks of
+	Budget   *Budget // the budget checked on this row, if any
+}
+
+// A Report is everything one run of the harness measured.
+type Report struct {
+	Machine  Machine
+	Command  string // how the harness was run
+	Quick    bool
+	Params   Params
+	Rounds   map[string]int // timed runs per command, by workload group
+	Rows     []Row
+	Budgets  []*Budget
+	Micro    []*Micro
+	Syscalls []SyscallSection
+	Notes    []string
+	Elapsed  time.Duration
+}
+
+// A SyscallSection is one strace comparison.
+type SyscallSection struct {
+	Title        string
+	A, B         string // names of the two runs
+	TotalA       int
+	TotalB       int
+	Units        int    // units of work the difference is divided by
+	Unit         string // "module", "run"
+	Diffs        []SyscallDiff
+	SyscallNS    float64 // measured cost of one cheap system call, ns (0 if not measured)
+	SyscallWhich string
+}
+
+// Missed reports whether any budget failed.
+func (r *Report) Missed() bool { return Missed(r.Budgets) }
+
+// Table renders the results table as Markdown.
+func (r *Report) Table() string {
+	rows := [][]string{}
+	for _, row := range r.Rows {
+		limit, result := "", ""
+		if b := row.Budget; b != nil {
+			limit, result = b.Limit, b.Status.String()
+			if b.Why != "" {
+				result += ": " + b.Why
+			}
+		}
+		rows = append(rows, []string{row.Workload, row.Sstar, row.Base, row.Versus, row.Ratio, limit, result})
+	}
+	return markdownTable([]string{"workload", "sstar", "baseline", "baseline is", "ratio", "budget", "result"}, rows)
+}
+
+// MicroTable renders the Go micro-benchmarks as Markdown.
+func (r *Report) MicroTable() string {
+	rows := [][]string{}
+	for _, m := range r.Micro {
+		ns, _ := m.Metric("ns/op")
+		row := []string{strings.TrimPrefix(m.Pkg, modulePath+"/"), m.Name, formatNS(ns), "", ""}
+		if v, ok := m.Metric("B/op"); ok {
+			row[3] = fmt.Sprintf("%g", v)
+		}
+		if v, ok := m.Metric("allocs/op"); ok {
+			row[4] = fmt.Sprintf("%g", v)
+		}
+		var extra []string
+		for _, u := range m.Units() {
+			if u == "ns/op" || u == "B/op" || u == "allocs/op" {
+				continue
+			}
+			extra = append(extra, fmt.Sprintf("%g %s", m.Metrics[u], u))
+		}
+		row = append(row, strings.Join(extra, ", "))
+		rows = append(rows, row)
+	}
+	return markdownTable([]string{"package", "benchmark", "time/op", "B/op", "allocs/op", "other"}, rows)
+}
+
+// BudgetSummary renders one line per budget.
+func (r *Report) BudgetSummary() string {
+	var b strings.Builder
+	for _, bu := range r.Budgets {
+		fmt.Fprintf(&b, "- %s %s: %s (budget %s)", bu.Status, bu.Name, bu.Measured, bu.Limit)
+		if bu.Why != "" {
+			fmt.Fprintf(&b, " — %s", bu.Why)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+const modulePath = "github.com/sstar-project/sstar"
+
+// Markdown renders the whole report: BENCHMARKS.md.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	m := r.Machine
+	b.WriteString("# Benchmarks\n\n")
+	fmt.Fprintf(&b, "Written by `%s` on %s; do not edit, run it again. ", r.Command, m.Date.UTC().Format("2006-01-02 15:04 MST"))
+	if r.Quick {
+		b.WriteString("**Quick mode: fewer runs and smaller workloads, for development only; the budgets are checked but the numbers are rough.** ")
+	}
+	b.WriteString("How the numbers are made is under [Method](#method); what they mean, and what was done about the budgets, is in [docs/performance.md](docs/performance.md).\n\n")
+
+	b.WriteString("## Machine\n\n")
+	fmt.Fprintf(&b, "- CPU: %s; `nproc`: %d; %s\n", m.CPU, m.NProc, m.Kernel)
+	fmt.Fprintf(&b, "- %s; go.starlark.net %s; sstar %s\n", m.Go, m.Starlark, m.Commit)
+	if m.Python != "" {
+		fmt.Fprintf(&b, "- %s\n", m.Python)
+	} else {
+		b.WriteString("- python3: not found (the CPython comparisons were skipped)\n")
+	}
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s; the harness took %s\n\n", m.LoadStart, m.LoadEnd, r.Elapsed.Round(time.Second))
+
+	b.WriteString("## Results\n\n")
+	b.WriteString("Medians of whole-process wall time over interleaved runs (± is half the interquartile range, as a share of the median), unless a row says otherwise.\n\n")
+	b.WriteString(r.Table())
+	b.WriteString("\n## Budgets\n\n")
+	b.WriteString(r.BudgetSummary())
+
+	if len(r.Notes) > 0 {
+		b.WriteString("\n## Notes on this run\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+
+	for _, s := range r.Syscalls {
+		fmt.Fprintf(&b, "\n## System calls: %s\n\n", s.Title)
+		fmt.Fprintf(&b, "Counted with `strace -f -c` (one run each): %s made %d system calls, %s %d", s.A, s.TotalA, s.B, s.TotalB)
+		if s.Units > 1 {
+			fmt.Fprintf(&b, "; %+.1f per %s", float64(s.TotalA-s.TotalB)/float64(s.Units), s.Unit)
+		}
+		b.WriteString(".")
+		if s.SyscallNS > 0 {
+			fmt.Fprintf(&b, " One %s costs %s here (measured in the harness's process, without seccomp).", s.SyscallWhich, formatNS(s.SyscallNS))
+		}
+		b.WriteString("\n\n")
+		if len(s.Diffs) > 0 {
+			rows := [][]string{}
+			for _, d := range s.Diffs {
+				rows = append(rows, []string{d.Name, fmt.Sprint(d.A), fmt.Sprint(d.B), fmt.Sprintf("%+.2f", d.PerUnit)})
+			}
+			b.WriteString(markdownTable([]string{"system call", s.A, s.B, "difference per " + s.Unit}, rows))
+		}
+	}
+
+	b.WriteString("\n## Go micro-benchmarks\n\n")
+	b.WriteString("`go test -run '^$' -bench . -benchmem` over every package; medians over `-count` runs.\n\n")
+	if len(r.Micro) == 0 {
+		b.WriteString("None ran (see the notes).\n")
+	} else {
+		b.WriteString(r.MicroTable())
+	}
+
+	b.WriteString("\n## Method\n\n")
+	b.WriteString(r.method())
+	return b.String()
+}
+
+func (r *Report) method() string {
+	p := r.Params
+	var b strings.Builder
+	fmt.Fprintf(&b, `- Both interpreters are built in the same run with the same Go toolchain, both static (`+"`CGO_ENABLED=0`"+`; by default the plain command links libc through its REPL's dependencies, which would slow its start-up): sstar from this tree (`+"`go build ./cmd/sstar`"+`), and the plain `+"`starlark`"+` command of go.starlark.net at the version in go.mod (`+"`go build ./cmd/starlark`"+` in that module's directory, with its own go.sum), which is the same interpreter with none of sstar's hardening.
+- The workloads are generated into a fresh temporary directory; every Starlark file is valid in both dialects, and each run is checked for its expected output (a failing run is never timed).
+- Each comparison runs its commands once untimed (warm-up and output check), then %s rounds, interleaved: round r starts with the r-th command, so drift of this shared machine falls on every command alike. The tables show medians; ratios are ratios of medians.
+- start-up: a one-line script (%d rounds). compute: loops, small function calls, dicts, strings, comprehensions and sorting, calibrated to about %s with the plain command (%d rounds of the script's loop). loading: one script that loads %d small modules, stamped when `+"`sstar trust`"+` exists; the plain command loads the same files without verification (%d rounds).
+- events: %d calls of `+"`sys.audit`"+` from a Starlark (or Python) loop, with no hook, with one Go hook (sstar's JSON Lines sink, `+"`--audit-log`"+` to a file in the workload directory, removed before each run), with one no-op Starlark (or Python) hook. Per-event costs subtract the same loop run empty, in the same interpreter. The CPython sink is a Python hook that writes one JSON line per event with one write(2), as sstar's sink does.
+- The "one Go hook vs CPython" budget compares what one event costs with one hook installed: for sstar, Go code raising an event with one Go hook (`+"`BenchmarkRaise/1go`"+`, as every builtin raises its events); for CPython, `+"`sys.audit`"+` called from Python with one no-op Python hook, minus the empty loop, timed inside one process (median of %d trials of %d calls). The same call from a Starlark script (`+"`BenchmarkScriptEvent`"+` in bench/, loop subtracted) is shown beside it.
+- file work: %d reads of %d-byte files with `+"`fs.read`"+`, and the same with CPython's `+"`open().read()`"+` with no hook, a no-op hook and the JSON-line hook.
+- System calls are counted with `+"`strace -f -c`"+` when strace is installed; that run is separate from the timed ones.
+- Run it: `+"`make bench`"+` (full) or `+"`make bench BENCHFLAGS=-quick`"+` (a rough check in under a minute). The harness is bench/cmd/sstarbench; it exits non-zero when a budget is missed.
+`, roundsSummary(r.Rounds), r.Rounds["startup"], FormatDuration(computeTarget(r.Quick)), p.ComputeRounds, p.Modules, r.Rounds["loading"], p.Events, pyTrials(r.Quick), p.Events, p.Files, p.FileSize)
+	return b.String()
+}
+
+func roundsSummary(m map[string]int) string {
+	var parts []string
+	for _, k := range []string{"startup", "compute", "loading", "events", "files"} {
+		if n, ok := m[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// markdownTable renders a Markdown table whose columns are padded to line
+// up in a terminal too.
+func markdownTable(header []string, rows [][]string) string {
+	esc := func(c string) string { return strings.ReplaceAll(c, "|", `\|`) }
+	width := make([]int, len(header))
+	for i, h := range header {
+		width[i] = len([]rune(esc(h)))
+	}
+	for _, row := range rows {
+		for i, c := range row {
+			if i < len(width) && len([]rune(esc(c))) > width[i] {
+				width[i] = len([]rune(esc(c)))
+			}
+		}
+	}
+	var b strings.Builder
+	line := func(cells []string) {
+		b.WriteString("|")
+		for i := range header {
+			c := ""
+			if i < len(cells) {
+				c = esc(cells[i])
+			}
+			b.WriteString(" " + c + strings.Repeat(" ", width[i]-len([]rune(c))) + " |")
+		}
+		b.WriteString("\n")
+	}
+	line(header)
+	b.WriteString("|")
+	for i := range header {
+		b.WriteString(strings.Repeat("-", width[i]+2) + "|")
+	}
+	b.WriteString("\n")
+	for _, row := range rows {
+		line(row)
+	}
+	return b.String()
+}

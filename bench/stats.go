@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// A Sample is the repeated measurements of one command or benchmark.
+type Sample struct {
+	Wall []time.Duration // wall-clock time of each run
+	CPU  []time.Duration // user+system CPU time of each run (processes only)
+}
+
+// Median returns the median wall time.
+func (s *Sample) Median() time.Duration { return Median(s.Wall) }
+
+// MedianCPU returns the median CPU time.
+func (s *Sample) MedianCPU() time.Duration { return Median(s.CPU) }
+
+// Spread returns half the interquartile range of the wall times as a
+// fraction of their median: a robust "±" for the table.
+func (s *Sample) Spread() float64 { return Spread(s.Wall) }
+
+// Median returns the median of ds (the mean of the middle two for an even
+// count), or 0 for none. ds is not modified.
+func Median(ds []time.Duration) time.Duration {
+	f := make([]float64, len(ds))
+	for i, d := range ds {
+		f[i] = float64(d)
+	}
+	return time.Duration(math.Round(MedianFloat(f)))
+}
+
+// MedianFloat returns the median of xs, or 0 for none. xs is not modified.
+func MedianFloat(xs []float64) float64 {
+	return quantile(xs, 0.5)
+}
+
+// Spread returns half the interquartile range of ds divided by its
+// median, or 0 when there are fewer than 4 values.
+func Spread(ds []time.Duration) float64 {
+	if len(ds) < 4 {
+		return 0
+	}
+	f := make([]float64, len(ds))
+	for i, d := range ds {
+		f[i] = float64(d)
+	}
+	m := quantile(f, 0.5)
+	if m == 0 {
+		return 0
+	}
+	return (quantile(f, 0.75) - quantile(f, 0.25)) / 2 / m
+}
+
+// quantile returns the q-quantile of xs by linear interpolation between
+// closest ranks (the method of R's default and numpy's "linear").
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	pos := q * float64(len(s)-1)
+	lo := int(math.Floor(pos))
+	hi := int(math.Ceil(pos))
+	return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
+}
+
+// Ratio returns a/b, or NaN when b is zero.
+func Ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
+
+// FormatDuration renders d with three significant figures in a unit that
+// suits it (ns, µs, ms or s).
+func FormatDuration(d time.Duration) string {
+	return formatNS(float64(d))
+}
+
+func formatNS(ns float64) string {
+	switch a := math.Abs(ns); {
+	case a < 1e3:
+		return sig3(ns) + " ns"
+	case a < 1e6:
+		return sig3(ns/1e3) + " µs"
+	case a < 1e9:
+		return sig3(ns/1e6) + " ms"
+	}
+	return sig3(ns/1e9) + " s"
+}
+
+// sig3 formats x with three significant figures, without an exponent.
+func sig3(x float64) string {
+	a := math.Abs(x)
+	switch {
+	case a >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", x)
+	}
+	return fmt.Sprintf("%.2f", x)
+}
