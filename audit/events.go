@@ -100,29 +100,29 @@ var (
 
 	// Builtins (fs, proc, os, time).
 	Open = define(Spec{Name: "open", Args: []string{"path", "mode", "flags"},
-		When: "before fs.read, fs.read_bytes, fs.write or fs.append opens a file; mode is \"r\", \"w\" or \"a\", flags the os.O_* bits.", CPython: true, Severity: Info})
+		When: "before fs.read, fs.read_bytes, fs.write or fs.append opens a file; path is absolute, mode \"r\", \"w\" or \"a\", flags the open(2) flags as an int (O_RDONLY|O_CLOEXEC; O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC; O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC).", CPython: true, Severity: Info})
 	Listdir = define(Spec{Name: "os.listdir", Args: []string{"path"},
-		When: "before fs.listdir reads a directory.", CPython: true, Severity: Info})
+		When: "before fs.listdir reads a directory; path is absolute.", CPython: true, Severity: Info})
 	Mkdir = define(Spec{Name: "os.mkdir", Args: []string{"path", "mode"},
-		When: "before fs.mkdir creates a directory (for each directory created with parents=True).", CPython: true, Severity: Info})
+		When: "before fs.mkdir looks anything up, for path; with parents=True also for each missing parent, top down, just before it is created. Paths are absolute; mode is the permission before the umask (0o755).", CPython: true, Severity: Info})
 	Remove = define(Spec{Name: "os.remove", Args: []string{"path"},
-		When: "before fs.remove removes a file.", CPython: true, Severity: Info})
+		When: "before fs.remove unlinks a file; path is absolute.", CPython: true, Severity: Info})
 	Rename = define(Spec{Name: "os.rename", Args: []string{"src", "dst"},
-		When: "before fs.rename renames a file.", CPython: true, Severity: Info})
+		When: "before fs.rename renames src to dst; both are absolute.", CPython: true, Severity: Info})
 	Glob = define(Spec{Name: "glob.glob", Args: []string{"pattern", "recursive"},
-		When: "before fs.glob expands a pattern.", CPython: true, Severity: Info})
+		When: "before fs.glob expands a pattern; pattern is absolute (a relative one is joined to the working directory, its metacharacters escaped), recursive is always False.", CPython: true, Severity: Info})
 	Stat = define(Spec{Name: "fs.stat", Args: []string{"path"},
-		When: "before fs.stat reads a file's metadata (CPython has no event for stat).", Severity: Info})
+		When: "before fs.stat reads a file's metadata; path is absolute (CPython has no event for stat; named after the function).", Severity: Info})
 	Exists = define(Spec{Name: "fs.exists", Args: []string{"path"},
-		When: "before fs.exists looks a path up (CPython has no event for it).", Severity: Info})
+		When: "before fs.exists looks a path up; path is absolute (CPython has no event for it; named after the function).", Severity: Info})
 	Popen = define(Spec{Name: "subprocess.Popen", Args: []string{"executable", "args", "cwd", "env"},
-		When: "before proc.run starts a process.", CPython: true, Severity: Info})
+		When: "before proc.run starts a process: executable is the absolute path executed (argv[0] as given if it cannot be found; the call then fails), args the argv tuple, cwd the child's absolute working directory, env the child's whole environment (a dict; nothing is inherited).", CPython: true, Severity: Info})
 	Getenv = define(Spec{Name: "os.getenv", Args: []string{"name"},
 		When: "before os.getenv reads an environment variable (CPython has no such event; named after the function).", Severity: Info})
 	Getcwd = define(Spec{Name: "os.getcwd", Args: []string{},
-		When: "before os.getcwd reads the working directory (CPython has no such event).", Severity: Info})
+		When: "before os.getcwd reads the working directory (CPython has no such event; named after the function).", Severity: Info})
 	TimeNow = define(Spec{Name: "time.now", Args: []string{},
-		When: "before time.now reads the clock (CPython has no such event).", Severity: Info})
+		When: "before time.now reads the clock, the only way the time module reads it (CPython has no such event; named after the function).", Severity: Info})
 )
 
 // WriteTable writes the table as text, one event per block, for
