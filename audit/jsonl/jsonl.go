@@ -1,53 +1,337 @@
 // Package jsonl is the JSON Lines audit sink: one JSON object per event,
-// appended to a file with one write per line.
+// appended to a file, each line carrying the SHA-256 of the line before it
+// in the same run, so that an edited, removed, inserted or reordered line
+// is found by Verify (and `sstar log verify`).
+//
+// A line looks like this (one line in the file; wrapped here):
+//
+//	{"seq":2,"time":"2026-11-22T12:34:56.123456789Z","pid":4242,
+//	 "run":"6f1c0a4e9b2d4c8f8e7a5b3c1d2e4f60","event":"open",
+//	 "args":["/etc/hosts","r",0],
+//	 "prev":"9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab"}
+//
+// The fields, always in this order:
+//
+//   - seq: the event's number in its run, from 1.
+//   - time: when the sink received the event, RFC 3339 in UTC with
+//     nanoseconds.
+//   - pid: the process that raised it.
+//   - run: the run id, 32 hex digits, random per sstar process; the
+//     syslog sink sends the same run id and seq, so the two copies of an
+//     event can be matched.
+//   - event, args: the event's name and arguments (see package render
+//     for how Starlark values are written).
+//   - prev: the chain. For seq > 1, the SHA-256 (lowercase hex) of the
+//     previous line of the same run, its exact bytes without the newline.
+//     For seq 1, what the run chains from: the SHA-256 of the last line
+//     in the file when the run opened it, or 64 zeros if the file was
+//     empty.
+//   - cut (seq 1 only, rare): present when the run found the file ending
+//     in an incomplete line (a writer that crashed, or met a full disk,
+//     in mid-line). The run ends that line with a newline before its own
+//     first line, and records the SHA-256 of the incomplete line here, so
+//     that Verify can tell the damage from an edit.
+//
+// Each line is written with a single write(2) on a file opened with
+// O_APPEND, so several processes can append to one log at once: their
+// lines interleave whole, and each run's chain stays intact. A write that
+// fails or is short, or a log file that was removed, fails closed: Hook
+// returns an error wrapping audit.ErrNotRecorded and every later event is
+// refused. Appends are atomic on local file systems; NFS does not promise
+// it.
 package jsonl
 
 import (
-	"encoding/json"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/render"
 )
 
+// Options configure a Log. The zero value is usable.
+type Options struct {
+	// RunID identifies this run in every line (32 lowercase hex digits
+	// is what sstar uses). If empty, a random one is made.
+	RunID string
+}
+
 // A Log appends events to a file. It is safe for concurrent use.
 type Log struct {
-	mu   sync.Mutex
-	f    *os.File
 	path string
+	run  string
+	pid  int
+
+	mu      sync.Mutex
+	f       *os.File
+	raw     syscall.RawConn
+	seq     uint64
+	prev    [sha256.Size]byte
+	cut     *[sha256.Size]byte // hash of an incomplete last line found at Open
+	buf     []byte
+	failed  error // sticky: once a line could not be written, nothing more is
+	closed  bool
+	written bool // at least one line written by this Log
 }
 
-// Open opens (creating it 0600 if needed) the log at path for appending.
-func Open(path string) (*Log, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+// Open opens the log at path for appending, creating it with mode 0600
+// if it does not exist, and reads its last line to chain from.
+func Open(path string, opts Options) (*Log, error) {
+	run := opts.RunID
+	if run == "" {
+		run = NewRunID()
 	}
-	return &Log{f: f, path: path}, nil
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit log %s: %v", path, unwrapPath(err))
+	}
+	l := &Log{path: path, run: run, pid: os.Getpid(), f: f, buf: make([]byte, 0, 512)}
+	fail := func(err error) (*Log, error) {
+		f.Close()
+		return nil, fmt.Errorf("audit log %s: %v", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(fmt.Errorf("not a regular file (%s)", fi.Mode().Type()))
+	}
+	if l.raw, err = f.SyscallConn(); err != nil {
+		return fail(err)
+	}
+	last, cut, err := lastLine(f, fi.Size())
+	if err != nil {
+		return fail(fmt.Errorf("reading its last line: %v", err))
+	}
+	l.prev, l.cut = last, cut
+	return l, nil
 }
 
-type line struct {
-	Event string `json:"event"`
-	Args  []any  `json:"args"`
+// NewRunID returns a random run id: 32 lowercase hex digits.
+func NewRunID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics rather)
+	return hex.EncodeToString(b[:])
 }
 
-// Hook records ev. A failure to write wraps audit.ErrNotRecorded.
+// RunID returns the run id written in every line.
+func (l *Log) RunID() string { return l.run }
+
+// Path returns the path the log was opened with.
+func (l *Log) Path() string { return l.path }
+
+// Hook records ev as one line. If the line cannot be written whole, it
+// returns an error wrapping audit.ErrNotRecorded, and so does every later
+// call.
 func (l *Log) Hook(ev audit.Event) error {
-	b, err := json.Marshal(line{Event: ev.Name, Args: render.Args(ev.Args)})
-	if err != nil {
-		return fmt.Errorf("%w: audit log %s: %v", audit.ErrNotRecorded, l.path, err)
-	}
-	b = append(b, '\n')
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.f.Write(b); err != nil {
-		return fmt.Errorf("%w: audit log %s: %v", audit.ErrNotRecorded, l.path, err)
+	if l.failed != nil {
+		return l.failed
+	}
+	if l.closed {
+		return l.fail(ev, errors.New("the log is closed"))
+	}
+	seq := l.seq + 1
+	b := l.buf[:0]
+	if seq == 1 && l.cut != nil {
+		b = append(b, '\n') // end the incomplete line we found
+	}
+	start := len(b)
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"time":"`...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
+	b = append(b, `","pid":`...)
+	b = strconv.AppendInt(b, int64(l.pid), 10)
+	b = append(b, `,"run":`...)
+	b = render.AppendString(b, l.run)
+	b = append(b, `,"event":`...)
+	b = appendName(b, ev.Name)
+	b = append(b, `,"args":`...)
+	b = render.AppendArgs(b, ev.Args)
+	b = append(b, `,"prev":"`...)
+	b = hex.AppendEncode(b, l.prev[:])
+	if seq == 1 && l.cut != nil {
+		b = append(b, `","cut":"`...)
+		b = hex.AppendEncode(b, l.cut[:])
+	}
+	b = append(b, `"}`...)
+	sum := sha256.Sum256(b[start:])
+	b = append(b, '\n')
+	l.buf = b
+
+	if err := l.checkLinked(); err != nil {
+		return l.fail(ev, err)
+	}
+	n, err := l.write(b)
+	if err != nil {
+		return l.fail(ev, err)
+	}
+	if n != len(b) {
+		return l.fail(ev, fmt.Errorf("short write: %d of %d bytes (disk full?)", n, len(b)))
+	}
+	l.seq, l.prev, l.written = seq, sum, true
+	return nil
+}
+
+// appendName writes an event name as a JSON string; a name from sys.audit
+// that is not valid UTF-8 is written with its bad bytes replaced, which
+// keeps the line valid JSON (its args are exact).
+func appendName(b []byte, name string) []byte {
+	return render.AppendString(b, strings.ToValidUTF8(name, "\uFFFD"))
+}
+
+// write makes exactly one write(2): os.File.Write would retry a short
+// write, and the second half of a line could then land after another
+// process's line.
+func (l *Log) write(b []byte) (n int, err error) {
+	cerr := l.raw.Write(func(fd uintptr) bool {
+		for {
+			n, err = syscall.Write(int(fd), b)
+			if err == syscall.EINTR {
+				continue
+			}
+			return true
+		}
+	})
+	if cerr != nil {
+		return 0, cerr
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, err
+}
+
+// checkLinked fails if the log file has been removed: lines written to an
+// unlinked file reach nobody.
+func (l *Log) checkLinked() error {
+	var st syscall.Stat_t
+	var err error
+	cerr := l.raw.Control(func(fd uintptr) { err = syscall.Fstat(int(fd), &st) })
+	if cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fstat: %v", err)
+	}
+	if st.Nlink == 0 {
+		return errors.New("the log file was removed")
 	}
 	return nil
 }
 
-// Close closes the file.
-func (l *Log) Close() error { return l.f.Close() }
+func (l *Log) fail(ev audit.Event, err error) error {
+	l.failed = fmt.Errorf("%w: audit log %s: event %q (#%d of run %s): %v; free space or restore the file, and check `sstar log verify %s`",
+		audit.ErrNotRecorded, l.path, ev.Name, l.seq+1, l.run, err, l.path)
+	return l.failed
+}
+
+// Close flushes the log to disk (fsync) and closes it. An error means the
+// last lines may not be on disk.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var err error
+	if l.written {
+		err = l.f.Sync()
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: audit log %s: flushing to disk: %v; the last events may be lost", audit.ErrNotRecorded, l.path, unwrapPath(err))
+	}
+	return nil
+}
+
+// lastLine finds what a new run chains from: the hash of the last
+// complete non-empty line of the file (zero if there is none) and, if the
+// file ends in an incomplete line, that line's hash.
+func lastLine(r io.ReaderAt, size int64) (last [sha256.Size]byte, cut *[sha256.Size]byte, err error) {
+	end := size // the end of the region still to search
+	if end == 0 {
+		return last, nil, nil
+	}
+	nl, err := lastIndexByte(r, end, '\n')
+	if err != nil {
+		return last, nil, err
+	}
+	if nl != end-1 {
+		h, err := hashRange(r, nl+1, end)
+		if err != nil {
+			return last, nil, err
+		}
+		cut = &h
+	}
+	end = nl
+	for end > 0 {
+		start, err := lastIndexByte(r, end, '\n')
+		if err != nil {
+			return last, nil, err
+		}
+		if end-(start+1) > 0 {
+			last, err = hashRange(r, start+1, end)
+			return last, cut, err
+		}
+		end = start
+	}
+	return last, cut, nil
+}
+
+// lastIndexByte returns the offset of the last c in r[0:end], or -1.
+func lastIndexByte(r io.ReaderAt, end int64, c byte) (int64, error) {
+	var buf [32 << 10]byte
+	for end > 0 {
+		n := int64(len(buf))
+		if n > end {
+			n = end
+		}
+		chunk := buf[:n]
+		if _, err := r.ReadAt(chunk, end-n); err != nil {
+			return 0, err
+		}
+		for i := n - 1; i >= 0; i-- {
+			if chunk[i] == c {
+				return end - n + i, nil
+			}
+		}
+		end -= n
+	}
+	return -1, nil
+}
+
+func hashRange(r io.ReaderAt, start, end int64) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	var sum [sha256.Size]byte
+	if _, err := io.Copy(h, io.NewSectionReader(r, start, end-start)); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
