@@ -1,0 +1,227 @@
+// Package examples holds sstar's example scripts. This test runs each of
+// them the way the launcher does (the builtins predeclared, every event
+// to a hook), from a stamped copy, so that they cannot rot.
+package examples
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pkg/xattr"
+
+	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/builtins"
+	"github.com/sstar-project/sstar/interp"
+)
+
+// copyStamped copies the examples (scripts and data) into a fresh
+// directory and stamps the scripts as `sstar trust` does.
+func copyStamped(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, p)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(target, data, 0o644); err != nil {
+			return err
+		}
+		if strings.HasSuffix(p, ".star") {
+			sum := sha256.Sum256(data)
+			if err := xattr.Set(target, "user.sstar.sha256", []byte(hex.EncodeToString(sum[:]))); err != nil {
+				t.Skipf("cannot stamp the examples (no user xattrs here?): %v", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// events is a hook that keeps the name of every event, and the args of
+// those named in detail.
+type events struct {
+	mu    sync.Mutex
+	names []string
+	lines []string // "name args" for every event
+}
+
+func (e *events) hook(ev audit.Event) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.names = append(e.names, ev.Name)
+	e.lines = append(e.lines, ev.Name+" "+ev.Args.String())
+	return nil
+}
+
+func (e *events) has(t *testing.T, pattern string) {
+	t.Helper()
+	re := regexp.MustCompile(pattern)
+	for _, l := range e.lines {
+		if re.MatchString(l) {
+			return
+		}
+	}
+	t.Errorf("no event matches %q; events:\n%s", pattern, strings.Join(e.lines, "\n"))
+}
+
+// run runs an example from dir (the copy's directory, as a user would
+// from the examples directory) and returns its output.
+func run(t *testing.T, dir string, rec *events, script string, args ...string) (string, error) {
+	t.Helper()
+	t.Chdir(dir)
+	d := new(audit.Dispatcher)
+	if err := d.AddHook(rec.hook); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	h := interp.New(interp.Options{Audit: d, Predeclared: builtins.Modules(), Stdout: &out})
+	_, err := h.RunFile(context.Background(), script, args)
+	return out.String(), err
+}
+
+func TestRotateLogs(t *testing.T) {
+	dir := copyStamped(t)
+	rec := new(events)
+	out, err := run(t, dir, rec, "rotate_logs.star")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`(?m)^rotated app.log \(1600 bytes\)$`,
+		`(?m)^kept    worker.log \(15 bytes\)$`,
+		`(?m)^now in /.*/logs: app.log app.log.1 app.log.2 notes.txt worker.log$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output does not match %q:\n%s", want, out)
+		}
+	}
+	rec.has(t, `^subprocess.Popen \(".*/mktemp", \("mktemp", "-d"\)`)
+	rec.has(t, `^glob.glob \("/.*/logs/\*\.log", False\)$`)
+	rec.has(t, `^os.remove \("/.*/logs/app.log.3",\)$`)
+	rec.has(t, `^os.rename \("/.*/logs/app.log.1", "/.*/logs/app.log.2"\)$`)
+	rec.has(t, `^os.rename \("/.*/logs/app.log", "/.*/logs/app.log.1"\)$`)
+	rec.has(t, `^open \("/.*/logs/app.log", "w", \d+\)$`)
+	rec.has(t, `^time.now \(\)$`)
+}
+
+func TestRenderConfig(t *testing.T) {
+	dir := copyStamped(t)
+	out := t.TempDir()
+	rec := new(events)
+	stdout, err := run(t, dir, rec, "render_config.star", "data/service.json", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	conf := filepath.Join(out, "conf.d/billing-api.conf")
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"server 10.0.0.11:9000 weight=3;", "listen 0.0.0.0:8443 ssl;", "server_name billing.example.com billing.internal;"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("config lacks %q:\n%s", want, data)
+		}
+	}
+	if !strings.Contains(stdout, "installed: "+conf+"\nunchanged: "+conf+"\n") {
+		t.Errorf("output:\n%s", stdout)
+	}
+	rec.has(t, `^open \("`+regexp.QuoteMeta(dir)+`/data/service.json", "r", \d+\)$`)
+	rec.has(t, `^open \("`+regexp.QuoteMeta(conf)+`.tmp", "w", \d+\)$`)
+	rec.has(t, `^os.rename \("`+regexp.QuoteMeta(conf)+`.tmp", "`+regexp.QuoteMeta(conf)+`"\)$`)
+
+	// A bad description is refused with a message, and nothing is written.
+	bad := filepath.Join(out, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"name": "x", "listen": {"port": 70000}, "server_names": [], "tls": {}, "upstreams": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out2 := filepath.Join(out, "second")
+	_, err = run(t, dir, new(events), "render_config.star", bad, out2)
+	if err == nil || !strings.Contains(err.Error(), "service description: listen.port 70000 is not a port") {
+		t.Errorf("error = %v", err)
+	}
+	if _, err := os.Stat(out2); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused description created %s", out2)
+	}
+}
+
+func TestCheckService(t *testing.T) {
+	dir := copyStamped(t)
+	rec := new(events)
+	out, err := run(t, dir, rec, "check_service.star")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, `"healthy": true`) || !strings.Contains(out, `"detail": "a\nb"`) {
+		t.Errorf("output:\n%s", out)
+	}
+	rec.has(t, `^subprocess.Popen \(".*/uname", \("uname", "-sr"\), ".*", \{"PATH": ".*"\}\)$`)
+	rec.has(t, `^subprocess.Popen \(".*/sort", \("sort",\), ".*", \{"LC_ALL": "C"\}\)$`)
+
+	// A failing check fails the script, after the report.
+	failing := filepath.Join(t.TempDir(), "checks.json")
+	if err := os.WriteFile(failing, []byte(`{"service": "s", "checks": [{"name": "always fails", "argv": ["false"]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, dir, new(events), "check_service.star", failing)
+	if err == nil || !strings.Contains(err.Error(), "unhealthy: always fails") || !strings.Contains(out, `"healthy": false`) {
+		t.Errorf("error = %v, output:\n%s", err, out)
+	}
+}
+
+func TestSandboxedCleanup(t *testing.T) {
+	dir := copyStamped(t)
+	rec := new(events)
+	out, err := run(t, dir, rec, "sandboxed_cleanup.star")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^removed main.o, util.o, core.1234; \d+ KiB -> \d+ KiB; left: app, app.log$`).MatchString(out) {
+		t.Errorf("output:\n%s", out)
+	}
+
+	rec = new(events)
+	out, err = run(t, dir, rec, "sandboxed_cleanup.star", "--try-escape")
+	if err == nil || !strings.Contains(err.Error(), `fs.write: audit event "open" aborted: policy: no writing outside`) {
+		t.Fatalf("error = %v, want the policy's abort\n%s", err, out)
+	}
+	if strings.Contains(out, "not reached") {
+		t.Error("the script went on after the abort")
+	}
+	rec.has(t, `^sstar.abort \("open", "policy: no writing outside /.*"\)$`)
+	var escaped string
+	for _, l := range rec.lines {
+		if m := regexp.MustCompile(`^open \("(/[^"]*-escaped.txt)", "w"`).FindStringSubmatch(l); m != nil {
+			escaped = m[1]
+		}
+	}
+	if escaped == "" {
+		t.Fatal("no open event for the escape")
+	}
+	if _, err := os.Stat(escaped); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s was written despite the abort", escaped)
+	}
+}
