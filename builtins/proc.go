@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -348,6 +349,11 @@ func (c *command) run(ctx context.Context) (*result, error) {
 	if err := runCtx.Err(); err != nil {
 		return nil, fmt.Errorf("not started: %s", stopReason(ctx, c.timeout))
 	}
+	// Pdeathsig fires when the thread that forked the child exits, not
+	// the process: keep this goroutine on that thread until the child is
+	// reaped, so no other goroutine can end the thread under it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		return nil, osReason(err)
 	}
