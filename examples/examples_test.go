@@ -88,8 +88,14 @@ func (e *events) has(t *testing.T, pattern string) {
 	t.Errorf("no event matches %q; events:\n%s", pattern, strings.Join(e.lines, "\n"))
 }
 
+// scratchDir matches the directories the examples make with mktemp -d
+// (their children get an environment of PATH only, so no TMPDIR).
+var scratchDir = regexp.MustCompile(`"(/tmp/tmp\.[A-Za-z0-9]{6,})[/"]`)
+
 // run runs an example from dir (the copy's directory, as a user would
-// from the examples directory) and returns its output.
+// from the examples directory) and returns its output. The scratch
+// directories the example made are removed when the test ends: the
+// audit trail says which they are.
 func run(t *testing.T, dir string, rec *events, script string, args ...string) (string, error) {
 	t.Helper()
 	t.Chdir(dir)
@@ -97,6 +103,13 @@ func run(t *testing.T, dir string, rec *events, script string, args ...string) (
 	if err := d.AddHook(rec.hook); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		for _, l := range rec.lines {
+			for _, m := range scratchDir.FindAllStringSubmatch(l, -1) {
+				os.RemoveAll(m[1])
+			}
+		}
+	})
 	var out bytes.Buffer
 	h := interp.New(interp.Options{Audit: d, Predeclared: builtins.Modules(), Stdout: &out})
 	_, err := h.RunFile(context.Background(), script, args)
