@@ -86,7 +86,7 @@ func TestBudgets(t *testing.T) {
 	allocs := &Micro{Metrics: map[string]float64{"ns/op": 2.1, "allocs/op": 1}}
 	noMem := &Micro{Metrics: map[string]float64{"ns/op": 2.1}}
 	for m, want := range map[*Micro]Status{ok: Pass, slow: Fail, allocs: Fail, noMem: Fail, nil: Fail} {
-		if b := NoHookRaise(m, 5); b.Status != want {
+		if b := NoHookRaise("raise", m, 5); b.Status != want {
 			t.Errorf("NoHookRaise(%v) = %v, want %v", m, b.Status, want)
 		}
 	}

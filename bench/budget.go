@@ -65,15 +65,15 @@ func MinFactor(name string, cost, reference, factor float64, versus string) Budg
 	return b
 }
 
-// NoHookRaise checks the no-hook raise benchmark: under maxNS and no
+// NoHookRaise checks a no-hook raise benchmark: under maxNS and no
 // allocations. m may be nil (benchmark missing: a failure).
-func NoHookRaise(m *Micro, maxNS float64) Budget {
-	b := Budget{Name: "raise, no hooks", Limit: fmt.Sprintf("< %.0f ns, 0 allocs", maxNS)}
+func NoHookRaise(name string, m *Micro, maxNS float64) Budget {
+	b := Budget{Name: name, Limit: fmt.Sprintf("< %.0f ns, 0 allocs", maxNS)}
 	ns, okNS := m.Metric("ns/op")
 	allocs, okA := m.Metric("allocs/op")
 	if !okNS || !okA {
 		b.Status, b.Measured = Fail, "not measured"
-		b.Why = "BenchmarkRaise/0hooks with -benchmem not found in the go test output"
+		b.Why = "benchmark with -benchmem not found in the go test output"
 		return b
 	}
 	b.Measured = fmt.Sprintf("%s, %g allocs", formatNS(ns), allocs)
@@ -81,7 +81,7 @@ func NoHookRaise(m *Micro, maxNS float64) Budget {
 	case ns >= maxNS:
 		b.Status, b.Why = Fail, "too slow"
 	case allocs != 0:
-		b.Status, b.Why = Fail, "allocates"
+		b.Status, b.Why = Fail, fmt.Sprintf("allocates %g times", allocs)
 	}
 	return b
 }

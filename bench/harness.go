@@ -48,18 +48,13 @@ func computeTarget(quick bool) time.Duration {
 	return time.Second
 }
 
-func pyTrials(quick bool) int {
-	if quick {
-		return 3
-	}
-	return 7
-}
-
 type plan struct {
 	rounds      map[string]int
 	params      Params
 	goCount     int
 	goBenchtime string
+	evRounds    int    // rounds of the per-event comparison
+	evBenchtime string // -benchtime of each of its Go benchmark runs
 }
 
 func makePlan(quick bool) plan {
@@ -69,6 +64,8 @@ func makePlan(quick bool) plan {
 			params:      Params{Modules: 500, Events: 200_000, Files: 10_000, FileSize: 100},
 			goCount:     1,
 			goBenchtime: "100ms",
+			evRounds:    3,
+			evBenchtime: "100ms",
 		}
 	}
 	return plan{
@@ -76,21 +73,29 @@ func makePlan(quick bool) plan {
 		params:      Params{Modules: 500, Events: 1_000_000, Files: 10_000, FileSize: 100},
 		goCount:     3,
 		goBenchtime: "500ms",
+		evRounds:    7,
+		evBenchtime: "300ms",
 	}
 }
 
 type harness struct {
-	cfg     Config
-	plan    plan
-	work    string // work directory
-	wl      string // workload directory
-	sstar   string
-	plain   string
-	python  string // real CPython executable, or ""
-	strace  string
-	env     []string
-	rep     *Report
-	trusted bool // workloads stamped with sstar trust
+	cfg    Config
+	plan   plan
+	work   string // work directory
+	wl     string // workload directory
+	sstar  string
+	plain  string
+	python string // real CPython executable, or ""
+	strace string
+	env    []string
+	rep    *Report
+	// Per-event costs, measured side by side (perEvent).
+	eventMicro []*Micro // BenchmarkRaise and BenchmarkScriptEvent, medians over rounds
+	pyLoop     float64  // CPython, ns per iteration of an empty loop
+	pyNone     float64  // ... calling sys.audit with no hook
+	pyHook     float64  // ... with one no-op Python hook
+	havePy     bool
+	trusted    bool // workloads stamped with sstar trust
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -117,7 +122,8 @@ func (h *harness) note(format string, args ...any) {
 func Run(cfg Config) (*Report, error) {
 	start := time.Now()
 	h := &harness{cfg: cfg, plan: makePlan(cfg.Quick)}
-	h.rep = &Report{Command: cfg.Command, Quick: cfg.Quick, Rounds: h.plan.rounds, Params: h.plan.params}
+	h.plan.rounds["per-event"] = h.plan.evRounds
+	h.rep = &Report{Command: cfg.Command, Quick: cfg.Quick, Rounds: h.plan.rounds, Params: h.plan.params, EvBenchtime: h.plan.evBenchtime}
 	h.rep.Machine = Machine{Date: start, NProc: nproc(), CPU: cpuModel(), Kernel: kernel(), LoadStart: loadavg()}
 
 	work, err := os.MkdirTemp("", "sstarbench-")
@@ -146,6 +152,7 @@ func Run(cfg Config) (*Report, error) {
 		{"events", h.events},
 		{"file work", h.files},
 		{"system calls", h.syscalls},
+		{"per-event costs", h.perEvent},
 		{"micro-benchmarks", h.micro},
 		{"budgets", h.budgets},
 	}
@@ -520,7 +527,7 @@ func (h *harness) files() error {
 	n := h.rep.Params.Files
 	probe := h.cmd("sstar", WantRead, h.sstar, FSReadScript)
 	if _, _, _, err := RunOnce(probe); err != nil {
-		h.note("File work skipped: this sstar cannot run %s (%s).", FSReadScript, strings.TrimSpace(firstLine(lastLines(err.Error()))))
+		h.note("File work skipped: this sstar cannot run %s (%s).", FSReadScript, lastLine(err.Error()))
 		return nil
 	}
 	sink := filepath.Join(h.work, "audit.jsonl")
@@ -566,13 +573,11 @@ func (h *harness) files() error {
 	return nil
 }
 
-// lastLines returns the part of an error after its first line (the
-// command's stderr, for RunOnce's errors).
-func lastLines(s string) string {
-	if _, rest, ok := strings.Cut(s, "\n"); ok && strings.TrimSpace(rest) != "" {
-		return rest
-	}
-	return s
+// lastLine returns the last non-blank line of s (the error of a failed
+// run, after its traceback).
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // syscalls counts system calls of the loading and start-up workloads
@@ -658,11 +663,62 @@ func (h *harness) micro() error {
 	return nil
 }
 
+// perEvent measures what one event costs, side by side: rounds of the
+// Go benchmarks of raising an event (BenchmarkRaise in audit, and
+// BenchmarkScriptEvent here) alternate with CPython timing sys.audit in
+// one process, so that both meet the same state of the machine. Each
+// figure is the median over the rounds.
+func (h *harness) perEvent() error {
+	bin := filepath.Join(h.work, "bin")
+	type testBin struct{ pkg, bin, bench string }
+	tests := []testBin{
+		{"./audit", filepath.Join(bin, "audit.test"), "^BenchmarkRaise$"},
+		{"./bench", filepath.Join(bin, "bench.test"), "^Benchmark(ScriptEvent|RaiseCallSite)$"},
+	}
+	for _, t := range tests {
+		if _, err := output(h.goCmd(h.cfg.Root, os.Environ(), "test", "-c", "-o", t.bin, t.pkg)); err != nil {
+			return err
+		}
+	}
+	rounds := h.plan.evRounds
+	h.logf("  %d rounds of BenchmarkRaise, BenchmarkScriptEvent and CPython's sys.audit", rounds)
+	var all bytes.Buffer
+	var loops, nones, hooks []float64
+	for r := 0; r < rounds; r++ {
+		for _, t := range tests {
+			cmd := exec.Command(t.bin, "-test.run", "^$", "-test.bench", t.bench, "-test.benchmem", "-test.benchtime", h.plan.evBenchtime)
+			cmd.Dir = filepath.Join(h.cfg.Root, strings.TrimPrefix(t.pkg, "./"))
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			all.WriteString(out + "\n")
+		}
+		if h.python != "" {
+			// 200,000 calls a trial, 3 trials: about as long as one
+			// Go benchmark run.
+			l, n, k, err := h.pyInProcess(200_000, 3)
+			if err != nil {
+				return err
+			}
+			loops, nones, hooks = append(loops, l), append(nones, n), append(hooks, k)
+		}
+	}
+	ms, err := ParseGoBench(&all)
+	if err != nil {
+		return err
+	}
+	h.eventMicro = ms
+	if h.python != "" {
+		h.pyLoop, h.pyNone, h.pyHook, h.havePy = MedianFloat(loops), MedianFloat(nones), MedianFloat(hooks), true
+	}
+	return nil
+}
+
 // pyInProcess runs CPython's in-process timing: ns per iteration of an
 // empty loop, of sys.audit with no hook, with one no-op hook.
-func (h *harness) pyInProcess() (loop, none, hook float64, err error) {
-	n := h.rep.Params.Events
-	_, _, out, err := RunOnce(Command{Name: "python in-process", Argv: []string{h.python, "-I", PyInProcess, strconv.Itoa(n), strconv.Itoa(pyTrials(h.cfg.Quick))}, Dir: h.wl, Env: h.env})
+func (h *harness) pyInProcess(n, trials int) (loop, none, hook float64, err error) {
+	_, _, out, err := RunOnce(Command{Name: "python in-process", Argv: []string{h.python, "-I", PyInProcess, strconv.Itoa(n), strconv.Itoa(trials)}, Dir: h.wl, Env: h.env})
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -682,35 +738,32 @@ func (h *harness) pyInProcess() (loop, none, hook float64, err error) {
 var (
 	reRaise0    = regexp.MustCompile(`^BenchmarkRaise/0hooks?$`)
 	reRaise1Go  = regexp.MustCompile(`^BenchmarkRaise/1go$`)
+	reSiteOpen0 = regexp.MustCompile(`^BenchmarkRaiseCallSite/thread-open/0hooks$`)
+	reSiteOpen1 = regexp.MustCompile(`^BenchmarkRaiseCallSite/thread-open/1go$`)
 	reScriptFor = func(sub string) *regexp.Regexp { return regexp.MustCompile(`^BenchmarkScriptEvent/` + sub + `$`) }
 )
 
 // budgets adds the per-event rows and the budgets that come from the
 // micro-benchmarks and CPython's in-process timing.
 func (h *harness) budgets() error {
-	raise0 := FindMicro(h.rep.Micro, reRaise0)
-	raise1 := FindMicro(h.rep.Micro, reRaise1Go)
-	loop := FindMicro(h.rep.Micro, reScriptFor("loop"))
-	script1 := FindMicro(h.rep.Micro, reScriptFor("1go"))
+	raise0 := FindMicro(h.eventMicro, reRaise0)
+	raise1 := FindMicro(h.eventMicro, reRaise1Go)
+	loop := FindMicro(h.eventMicro, reScriptFor("loop"))
+	script1 := FindMicro(h.eventMicro, reScriptFor("1go"))
 
-	var pyLoop, pyNone, pyHook float64
-	havePy := false
-	if h.python != "" {
-		var err error
-		pyLoop, pyNone, pyHook, err = h.pyInProcess()
-		if err != nil {
-			return err
-		}
-		havePy = true
-	}
+	pyLoop, pyNone, pyHook, havePy := h.pyLoop, h.pyNone, h.pyHook, h.havePy
 
 	// No hooks.
-	b0 := h.budget(NoHookRaise(raise0, budgetRaiseNS))
+	b0 := h.budget(NoHookRaise("raise, no hooks", raise0, budgetRaiseNS))
 	row := Row{Workload: "event raised by Go, no hooks (BenchmarkRaise/0hooks)", Sstar: b0.Measured, Budget: b0}
 	if havePy {
 		row.Base, row.Versus = formatNS(pyNone-pyLoop), "CPython sys.audit, no hook (in-process, loop subtracted)"
 	}
 	h.rep.Rows = append(h.rep.Rows, row)
+	// The same where sstar raises its events: a builtin's call site.
+	site0 := FindMicro(h.eventMicro, reSiteOpen0)
+	bs := h.budget(NoHookRaise("raise, no hooks, at a builtin's call site", site0, budgetRaiseNS))
+	h.rep.Rows = append(h.rep.Rows, Row{Workload: "event raised as fs.read raises open(path, \"r\", flags), no hooks (BenchmarkRaiseCallSite/thread-open/0hooks)", Sstar: bs.Measured, Budget: bs})
 
 	// One Go hook against CPython's one Python hook.
 	ns1 := math.NaN()
@@ -720,8 +773,9 @@ func (h *harness) budgets() error {
 	var b1 Budget
 	limit := fmt.Sprintf("≥ %d× cheaper than CPython", budgetGoHookVsP)
 	switch {
-	case !h.cfg.Micro:
-		b1 = Skip("one Go hook vs CPython", limit, "micro-benchmarks not run")
+	case raise1 == nil:
+		b1 = MinFactor("one Go hook vs CPython", math.NaN(), pyHook-pyLoop, budgetGoHookVsP, "CPython")
+		b1.Why = "BenchmarkRaise/1go did not run"
 	case !havePy:
 		b1 = Skip("one Go hook vs CPython", limit, "python3 not found")
 	default:
@@ -734,9 +788,19 @@ func (h *harness) budgets() error {
 	}
 	h.rep.Rows = append(h.rep.Rows, row)
 
+	// The same at a builtin's call site.
+	if m := FindMicro(h.eventMicro, reSiteOpen1); m != nil {
+		v, _ := m.Metric("ns/op")
+		row := Row{Workload: "event raised as fs.read raises open, one Go hook (BenchmarkRaiseCallSite/thread-open/1go)", Sstar: cellNS(v, m)}
+		if havePy {
+			row.Base, row.Versus, row.Ratio = formatNS(pyHook-pyLoop), "CPython sys.audit, one no-op Python hook (in-process)", ratioCell(v/(pyHook-pyLoop))
+		}
+		h.rep.Rows = append(h.rep.Rows, row)
+	}
+
 	// The same from a script.
 	for _, sub := range []struct{ name, what string }{{"0hooks", "no hook"}, {"1go", "one no-op Go hook"}, {"1starlark", "one no-op Starlark hook"}} {
-		m := FindMicro(h.rep.Micro, reScriptFor(sub.name))
+		m := FindMicro(h.eventMicro, reScriptFor(sub.name))
 		if m == nil || loop == nil {
 			continue
 		}
@@ -753,7 +817,7 @@ func (h *harness) budgets() error {
 		}
 		h.rep.Rows = append(h.rep.Rows, row)
 	}
-	if script1 == nil && h.cfg.Micro {
+	if script1 == nil {
 		h.note("BenchmarkScriptEvent (bench/) did not run: the script-level per-event rows are missing.")
 	}
 	return nil

@@ -18,17 +18,19 @@ type Row struct {
 
 // A Report is everything one run of the harness measured.
 type Report struct {
-	Machine  Machine
-	Command  string // how the harness was run
-	Quick    bool
-	Params   Params
-	Rounds   map[string]int // timed runs per command, by workload group
-	Rows     []Row
-	Budgets  []*Budget
-	Micro    []*Micro
-	Syscalls []SyscallSection
-	Notes    []string
-	Elapsed  time.Duration
+	Machine Machine
+	Command string // how the harness was run
+	Quick   bool
+	Params  Params
+	Rounds  map[string]int // timed runs per command, by workload group
+	// EvBenchtime is the -benchtime of the per-event Go benchmark runs.
+	EvBenchtime string
+	Rows        []Row
+	Budgets     []*Budget
+	Micro       []*Micro
+	Syscalls    []SyscallSection
+	Notes       []string
+	Elapsed     time.Duration
 }
 
 // A SyscallSection is one strace comparison.
@@ -178,11 +180,11 @@ func (r *Report) method() string {
 - Each comparison runs its commands once untimed (warm-up and output check), then %s rounds, interleaved: round r starts with the r-th command, so drift of this shared machine falls on every command alike. The tables show medians; ratios are ratios of medians.
 - start-up: a one-line script (%d rounds). compute: loops, small function calls, dicts, strings, comprehensions and sorting, calibrated to about %s with the plain command (%d rounds of the script's loop). loading: one script that loads %d small modules, stamped when `+"`sstar trust`"+` exists; the plain command loads the same files without verification (%d rounds).
 - events: %d calls of `+"`sys.audit`"+` from a Starlark (or Python) loop, with no hook, with one Go hook (sstar's JSON Lines sink, `+"`--audit-log`"+` to a file in the workload directory, removed before each run), with one no-op Starlark (or Python) hook. Per-event costs subtract the same loop run empty, in the same interpreter. The CPython sink is a Python hook that writes one JSON line per event with one write(2), as sstar's sink does.
-- The "one Go hook vs CPython" budget compares what one event costs with one hook installed: for sstar, Go code raising an event with one Go hook (`+"`BenchmarkRaise/1go`"+`, as every builtin raises its events); for CPython, `+"`sys.audit`"+` called from Python with one no-op Python hook, minus the empty loop, timed inside one process (median of %d trials of %d calls). The same call from a Starlark script (`+"`BenchmarkScriptEvent`"+` in bench/, loop subtracted) is shown beside it.
+- The "one Go hook vs CPython" budget compares what one event costs with one hook installed: for sstar, Go code raising an event with one Go hook (`+"`BenchmarkRaise/1go`"+`, as every builtin raises its events); for CPython, `+"`sys.audit`"+` called from Python with one no-op Python hook, minus the empty loop, timed inside one process. The same call from a Starlark script (`+"`BenchmarkScriptEvent`"+` in bench/, loop subtracted) is shown beside it. These run side by side: %d rounds, each of one run of both Go benchmarks (`+"`-benchtime %s`"+`) and one CPython process (3 trials of 200,000 calls each); the figures are medians over the rounds, and so is the no-hook budget's.
 - file work: %d reads of %d-byte files with `+"`fs.read`"+`, and the same with CPython's `+"`open().read()`"+` with no hook, a no-op hook and the JSON-line hook.
 - System calls are counted with `+"`strace -f -c`"+` when strace is installed; that run is separate from the timed ones.
 - Run it: `+"`make bench`"+` (full) or `+"`make bench BENCHFLAGS=-quick`"+` (a rough check in under a minute). The harness is bench/cmd/sstarbench; it exits non-zero when a budget is missed.
-`, roundsSummary(r.Rounds), r.Rounds["startup"], FormatDuration(computeTarget(r.Quick)), p.ComputeRounds, p.Modules, r.Rounds["loading"], p.Events, pyTrials(r.Quick), p.Events, p.Files, p.FileSize)
+`, roundsSummary(r.Rounds), r.Rounds["startup"], FormatDuration(computeTarget(r.Quick)), p.ComputeRounds, p.Modules, r.Rounds["loading"], p.Events, r.Rounds["per-event"], r.EvBenchtime, p.Files, p.FileSize)
 	return b.String()
 }
 

@@ -105,7 +105,7 @@ func WriteWorkloads(dir string, p Params) error {
 func ModulePath(i int) string { return fmt.Sprintf("%s/m%03d.star", ModulesDir, i) }
 
 // DataPath is the path of the i-th small file.
-func DataPath(i int) string { return fmt.Sprintf("%s/f%05d.txt", FilesDir, i) }
+func DataPath(i int) string { return fmt.Sprintf("%s/f%d.txt", FilesDir, i) }
 
 // CodeFiles lists the Starlark files of a workload directory written
 // with p (the files to stamp), relative to it.
@@ -229,7 +229,7 @@ func fsReadScript(dir string, n int) string {
 def main(n):
     t = 0
     for i in range(n):
-        t += len(fs.read("%[1]s/%[3]s/f%%05d.txt" %% i))
+        t += len(fs.read("%[1]s/%[3]s/f%%d.txt" %% i))
     return t
 
 print("read", main(%[2]d))
@@ -277,7 +277,7 @@ func pyRead(dir string, n int, hook string) string {
 def main(n):
     t = 0
     for i in range(n):
-        with open("%[1]s/%[3]s/f%%05d.txt" %% i) as f:
+        with open("%[1]s/%[3]s/f%%d.txt" %% i) as f:
             t += len(f.read())
     return t
 
