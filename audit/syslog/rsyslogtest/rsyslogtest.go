@@ -1,0 +1,365 @@
+// Package rsyslogtest runs a real rsyslogd for tests: on loopback, with a
+// configuration, work directory, certificate and output file of the
+// test's own, never touching the system's rsyslog. Every message it
+// receives is written to a file, one line each, with the fields its
+// RFC 5424 parser found, so that a test can check what arrived.
+//
+// Start skips the test, saying why, where rsyslogd is not installed
+// (Debian's rsyslog package; rsyslog-gnutls for TLS).
+package rsyslogtest
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	sslog "github.com/sstar-project/sstar/audit/syslog"
+)
+
+// Options say which inputs the server has. It always listens on TCP
+// (plain, or TLS if TLS is set) on 127.0.0.1.
+type Options struct {
+	TLS     bool // the TCP input speaks TLS, with a certificate from a CA made for the test (CAFile)
+	TCPPort int  // the TCP port; 0 picks a free one
+	UDP     bool // also listen on a UDP port of 127.0.0.1
+	Unix    bool // also listen on a Unix datagram socket (Socket)
+}
+
+// A Server is a running rsyslogd.
+type Server struct {
+	Dir     string // its work directory
+	TCPPort int
+	UDPPort int    // if Options.UDP
+	Socket  string // if Options.Unix
+	CAFile  string // if Options.TLS: the CA that signed the server's certificate
+	TLS     bool
+
+	t    testing.TB
+	out  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	opts Options
+}
+
+// Binary returns the path of rsyslogd, or "" if it is not installed.
+func Binary() string {
+	if p, err := exec.LookPath("rsyslogd"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/sbin/rsyslogd", "/sbin/rsyslogd"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Start starts rsyslogd and waits until it listens. It is stopped when
+// the test ends.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	bin := Binary()
+	if bin == "" {
+		t.Skip("needs rsyslogd (Debian package rsyslog; `make deps` installs it)")
+	}
+	if o.TLS {
+		if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so"); err != nil {
+			if m, _ := filepath.Glob("/usr/lib/*/rsyslog/lmnsd_gtls.so"); len(m) == 0 {
+				t.Skip("needs rsyslog's TLS driver (Debian package rsyslog-gnutls; `make deps` installs it)")
+			}
+		}
+	}
+	dir, err := os.MkdirTemp("", "rsyslogtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &Server{Dir: dir, t: t, out: filepath.Join(dir, "messages"), TLS: o.TLS, opts: o}
+	if o.TLS {
+		s.makeCerts()
+	}
+	s.start(bin, o.TCPPort)
+	return s
+}
+
+// Restart starts the server again after Stop or Kill, on the same ports,
+// appending to the same output.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.start(Binary(), s.TCPPort)
+}
+
+func (s *Server) start(bin string, tcpPort int) {
+	t := s.t
+	t.Helper()
+	portFile := filepath.Join(s.Dir, "tcp.port")
+	os.Remove(portFile)
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"64k\" net.enableDNS=\"off\"", s.Dir)
+	if s.TLS {
+		fmt.Fprintf(&conf, " defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q",
+			s.CAFile, filepath.Join(s.Dir, "server.pem"), filepath.Join(s.Dir, "server.key"))
+	}
+	conf.WriteString(")\n")
+	if s.TLS {
+		conf.WriteString("module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\")\n")
+	} else {
+		conf.WriteString("module(load=\"imtcp\")\n")
+	}
+	fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" listenPortFileName=%q ruleset=\"out\")\n", tcpPort, portFile)
+	if s.opts.UDP {
+		if s.UDPPort == 0 {
+			s.UDPPort = freeUDPPort(t)
+		}
+		conf.WriteString("module(load=\"imudp\")\n")
+		fmt.Fprintf(&conf, "input(type=\"imudp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"out\")\n", s.UDPPort)
+	}
+	if s.opts.Unix {
+		s.Socket = filepath.Join(s.Dir, "log.sock")
+		conf.WriteString("module(load=\"imuxsock\" sysSock.use=\"off\")\n")
+		fmt.Fprintf(&conf, "input(type=\"imuxsock\" socket=%q useSpecialParser=\"off\" parseHostname=\"on\" rateLimit.interval=\"0\" ruleset=\"out\")\n", s.Socket)
+	}
+	conf.WriteString("template(name=\"fields\" type=\"string\" string=\"%syslogfacility%\\t%syslogseverity%\\t%hostname%\\t%app-name%\\t%procid%\\t%msgid%\\t%structured-data%\\t%msg%\\n\")\n")
+	fmt.Fprintf(&conf, "ruleset(name=\"out\") { action(type=\"omfile\" file=%q template=\"fields\") }\n", s.out)
+	confPath := filepath.Join(s.Dir, "rsyslog.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.OpenFile(filepath.Join(s.Dir, "rsyslogd.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(s.Dir, "rsyslogd.pid"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting rsyslogd: %v", err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	go func() { cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.Kill)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if tcpPort != 0 {
+			// rsyslogd writes the port file only for port 0.
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort)); err == nil {
+				c.Close()
+				s.TCPPort = tcpPort
+				break
+			}
+		} else if b, err := os.ReadFile(portFile); err == nil {
+			if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 {
+				s.TCPPort = p
+				break
+			}
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("rsyslogd exited at start:\n%s", s.Output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rsyslogd did not start listening within 20s:\n%s", s.Output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.opts.Unix {
+		for {
+			if _, err := os.Stat(s.Socket); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("rsyslogd did not create %s within 20s:\n%s", s.Socket, s.Output())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// Addr returns the sink address of the TCP input: tcp://127.0.0.1:PORT,
+// or tls:// if it speaks TLS.
+func (s *Server) Addr() string {
+	scheme := "tcp"
+	if s.TLS {
+		scheme = "tls"
+	}
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, s.TCPPort)
+}
+
+// Output returns what rsyslogd itself printed.
+func (s *Server) Output() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "rsyslogd.out"))
+	return string(b)
+}
+
+// Stop stops rsyslogd gracefully (SIGTERM), which writes out everything
+// it received, and waits for it to exit.
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+
+// Kill kills rsyslogd (SIGKILL) and waits for it to exit.
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	if s.cmd == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Pid returns rsyslogd's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// A Message is one message as rsyslogd parsed it.
+type Message struct {
+	Facility, Severity int
+	Hostname, App      string
+	ProcID, MsgID      string
+	StructuredData     string
+	Params             map[string]string // the sstar@32473 element
+	Text               string            // MSG
+}
+
+// Messages returns every message received so far.
+func (s *Server) Messages() []Message {
+	s.t.Helper()
+	f, err := os.Open(s.out)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer f.Close()
+	var out []Message
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.SplitN(line, "\t", 8)
+		if len(fields) != 8 {
+			s.t.Fatalf("rsyslogd wrote a line with %d fields: %q", len(fields), line)
+		}
+		m := Message{Hostname: fields[2], App: fields[3], ProcID: fields[4], MsgID: fields[5], StructuredData: fields[6], Text: fields[7]}
+		m.Facility, _ = strconv.Atoi(fields[0])
+		m.Severity, _ = strconv.Atoi(fields[1])
+		sd, err := sslog.ParseStructuredData(m.StructuredData)
+		if err != nil {
+			s.t.Fatalf("rsyslogd received structured data that does not parse: %v: %q", err, line)
+		}
+		m.Params = sd[sslog.SDID]
+		out = append(out, m)
+	}
+	if err := sc.Err(); err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// WaitMessages waits until at least n messages arrived, or timeout, and
+// returns them.
+func (s *Server) WaitMessages(n int, timeout time.Duration) []Message {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ms := s.Messages()
+		if len(ms) >= n || time.Now().After(deadline) {
+			return ms
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func freeUDPPort(t testing.TB) int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// makeCerts makes a CA and a server certificate for 127.0.0.1 and
+// localhost signed by it.
+func (s *Server) makeCerts() {
+	t := s.t
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "sstar test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CAFile = filepath.Join(s.Dir, "ca.pem")
+	write := func(name, typ string, der []byte) {
+		b := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+		if err := os.WriteFile(filepath.Join(s.Dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ca.pem", "CERTIFICATE", caDER)
+	write("server.pem", "CERTIFICATE", der)
+	write("server.key", "PRIVATE KEY", keyDER)
+}

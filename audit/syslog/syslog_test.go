@@ -1,0 +1,346 @@
+package syslog_test
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/render"
+	sslog "github.com/sstar-project/sstar/audit/syslog"
+	"github.com/sstar-project/sstar/audit/syslog/rsyslogtest"
+)
+
+const (
+	authpriv = 10
+	crit     = 2
+	errSev   = 3
+	info     = 6
+)
+
+// events returns n events whose arguments exercise the escaping of
+// structured data and the rendering of values.
+func events(n int) []audit.Event {
+	huge, _ := new(big.Int).SetString("123456789012345678901234567890", 10)
+	d := starlark.NewDict(2)
+	d.SetKey(starlark.MakeInt(1), starlark.String("one"))
+	d.SetKey(starlark.Tuple{starlark.True}, starlark.None)
+	kinds := []audit.Event{
+		{Name: "open", Args: starlark.Tuple{starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0)}},
+		{Name: "sstar.code_integrity_failure", Args: starlark.Tuple{starlark.String("/x/evil.star"), starlark.String("no stamp")}},
+		{Name: "sstar.abort", Args: starlark.Tuple{starlark.String("app.x"), starlark.String(`"quoted" \back\ [bracket] ]`)}},
+		{Name: "app.custom event", Args: starlark.Tuple{starlark.MakeBigInt(huge), starlark.Float(0.5), d, starlark.Bytes("\x00\xff"), starlark.String("é\n\t#")}},
+		{Name: "subprocess.Popen", Args: starlark.Tuple{starlark.String("/bin/ls"), starlark.NewList([]starlark.Value{starlark.String("ls"), starlark.String("-l")}), starlark.None, starlark.Tuple{}}},
+	}
+	out := make([]audit.Event, n)
+	for i := range out {
+		k := kinds[i%len(kinds)]
+		out[i] = audit.Event{Name: k.Name, Args: append(starlark.Tuple{starlark.MakeInt(i)}, k.Args...)}
+	}
+	return out
+}
+
+func wantSeverity(name string) int {
+	switch name {
+	case "sstar.code_integrity_failure":
+		return crit
+	case "sstar.abort":
+		return errSev
+	}
+	return info
+}
+
+// checkArrived checks that exactly the events sent arrived, in order,
+// each parsed back to the same name and arguments.
+func checkArrived(t *testing.T, got []rsyslogtest.Message, sent []audit.Event, run string) {
+	t.Helper()
+	if len(got) != len(sent) {
+		t.Fatalf("%d messages arrived, %d sent", len(got), len(sent))
+	}
+	for i, m := range got {
+		ev := sent[i]
+		p := m.Params
+		if p["seq"] != strconv.Itoa(i+1) || p["run"] != run || p["event"] != ev.Name || p["pid"] != m.ProcID {
+			t.Fatalf("message %d: %+v, want seq %d of run %s, event %q", i, p, i+1, run, ev.Name)
+		}
+		if m.App != "sstar" || m.Facility != authpriv || m.Severity != wantSeverity(ev.Name) {
+			t.Fatalf("message %d: app %q facility %d severity %d", i, m.App, m.Facility, m.Severity)
+		}
+		if want := ev.Name; strings.ContainsRune(want, ' ') {
+			if m.MsgID != "-" {
+				t.Fatalf("message %d: MSGID %q for an event name with a space", i, m.MsgID)
+			}
+		} else if m.MsgID != want {
+			t.Fatalf("message %d: MSGID %q, want %q", i, m.MsgID, want)
+		}
+		args, err := render.Parse([]byte(p["args"]))
+		if err != nil {
+			t.Fatalf("message %d: args %q: %v", i, p["args"], err)
+		}
+		if eq, err := starlark.Equal(args, ev.Args); err != nil || !eq {
+			t.Fatalf("message %d: args came back as %s, sent %s", i, args, ev.Args)
+		}
+		if !strings.HasPrefix(m.Text, ev.Name+"(") {
+			t.Fatalf("message %d: text %q", i, m.Text)
+		}
+	}
+}
+
+func send(t *testing.T, s *sslog.Sink, evs []audit.Event) {
+	t.Helper()
+	for i, ev := range evs {
+		if err := s.Hook(ev); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+}
+
+func TestTCP(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
+	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := events(2000)
+	send(t, s, evs)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	srv.Stop()
+	checkArrived(t, srv.Messages(), evs, s.RunID())
+}
+
+func TestTLS(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{TLS: true})
+	if _, err := sslog.Dial(sslog.Options{Addr: srv.Addr()}); err == nil {
+		t.Fatal("connected to a server whose certificate no trusted CA signed")
+	}
+	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr(), CAFile: srv.CAFile})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, srv.Output())
+	}
+	evs := events(500)
+	send(t, s, evs)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	srv.Stop()
+	checkArrived(t, srv.Messages(), evs, s.RunID())
+}
+
+func TestUnixSocket(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{Unix: true})
+	s, err := sslog.Dial(sslog.Options{Addr: "unix://" + srv.Socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := events(100)
+	send(t, s, evs)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkArrived(t, srv.WaitMessages(len(evs), 20*time.Second), evs, s.RunID())
+}
+
+// UDP confirms nothing; on loopback, a few messages arrive all the same.
+func TestUDP(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{UDP: true})
+	s, err := sslog.Dial(sslog.Options{Addr: fmt.Sprintf("udp://127.0.0.1:%d", srv.UDPPort)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := events(20)
+	send(t, s, evs)
+	s.Close()
+	checkArrived(t, srv.WaitMessages(len(evs), 20*time.Second), evs, s.RunID())
+}
+
+func TestBadAddresses(t *testing.T) {
+	for _, addr := range []string{"", "localhost:514", "tcp://localhost", "tcp://:514", "tcp://h:0", "tcp://h:99999", "unix://dev/log", "http://h:1", "tcp://h:1/path", "udp://u@h:1"} {
+		if _, err := sslog.Dial(sslog.Options{Addr: addr}); err == nil || !strings.HasPrefix(err.Error(), "syslog "+addr+": ") {
+			t.Errorf("Dial(%q) = %v, want an error naming the address", addr, err)
+		}
+	}
+	if _, err := sslog.Dial(sslog.Options{Addr: "tcp://127.0.0.1:1", CAFile: "ca.pem"}); err == nil || !strings.Contains(err.Error(), "only for tls") {
+		t.Errorf("CA file with tcp:// = %v", err)
+	}
+}
+
+// A server that is not there at the start is an error of Dial: sstar
+// exits before running anything.
+func TestServerDownAtStart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "tcp://" + l.Addr().String()
+	l.Close()
+	_, err = sslog.Dial(sslog.Options{Addr: addr})
+	if err == nil || !strings.Contains(err.Error(), "cannot connect") || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("Dial to a closed port = %v", err)
+	}
+}
+
+// A server killed mid-run is noticed: the sink fails closed within the
+// next events (the one the kernel had already taken cannot be called
+// back), and every later event is refused.
+func TestServerKilled(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
+	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := events(100)
+	send(t, s, evs[:50])
+	srv.Kill()
+	failedAt := -1
+	for i, ev := range evs[50:] {
+		if err := s.Hook(ev); err != nil {
+			if !errors.Is(err, audit.ErrNotRecorded) {
+				t.Fatalf("error does not wrap ErrNotRecorded: %v", err)
+			}
+			t.Logf("failed at event %d: %v", 50+i, err)
+			failedAt = i
+			break
+		}
+	}
+	if failedAt < 0 || failedAt > 2 {
+		t.Fatalf("the sink noticed the dead server only after %d events (or never)", failedAt)
+	}
+	if err := s.Hook(evs[99]); err == nil {
+		t.Error("a failed sink accepted a later event")
+	}
+	if err := s.Close(); err != nil {
+		t.Logf("Close: %v", err)
+	}
+}
+
+// A server that closed the connection cleanly (a restart) read everything:
+// the sink reconnects once and sends the pending event again, and nothing
+// is lost.
+func TestReconnectAfterRestart(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
+	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := events(40)
+	send(t, s, evs[:20])
+	srv.WaitMessages(20, 20*time.Second)
+	srv.Stop()
+	srv.Restart()
+	send(t, s, evs[20:])
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	srv.Stop()
+	checkArrived(t, srv.Messages(), evs, s.RunID())
+}
+
+// A server that stops reading slows the sender down; one that does not
+// read for longer than WriteTimeout fails the sink closed.
+func TestStuckServer(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
+	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr(), WriteTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(srv.Pid(), syscall.SIGSTOP)
+	defer syscall.Kill(srv.Pid(), syscall.SIGCONT)
+	big := audit.Event{Name: "big", Args: starlark.Tuple{starlark.String(strings.Repeat("x", 60<<10))}}
+	for i := 0; i < 10000; i++ {
+		if err := s.Hook(big); err != nil {
+			if !errors.Is(err, audit.ErrNotRecorded) || !strings.Contains(err.Error(), "took more than") {
+				t.Fatalf("error: %v", err)
+			}
+			return
+		}
+	}
+	t.Fatal("600 MB went to a stopped server without an error")
+}
+
+func TestParseStructuredData(t *testing.T) {
+	got, err := sslog.ParseStructuredData(`[a@1 x="1" y="q\"b\\s\]"][b z=""]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["a@1"]["x"] != "1" || got["a@1"]["y"] != `q"b\s]` || got["b"]["z"] != "" || len(got) != 2 {
+		t.Errorf("got %v", got)
+	}
+	if m, err := sslog.ParseStructuredData("-"); err != nil || len(m) != 0 {
+		t.Errorf(`"-" = %v, %v`, m, err)
+	}
+	for _, bad := range []string{"", "[", "[a", `[a x="1"`, `[a x=1]`, `[a x="]"]`, `[a x="1" x="2"]`, `[a][a]`, `x`, `[a x="1"]junk`} {
+		if m, err := sslog.ParseStructuredData(bad); err == nil {
+			t.Errorf("ParseStructuredData(%q) = %v, want an error", bad, m)
+		}
+	}
+}
+
+func FuzzParseStructuredData(f *testing.F) {
+	f.Add(`[sstar@32473 event="open" args="[\"a\\\"b\]\"]"]`)
+	f.Add(`[a x="1"][b]`)
+	f.Fuzz(func(t *testing.T, sd string) {
+		m, err := sslog.ParseStructuredData(sd)
+		if err != nil {
+			return
+		}
+		for id, params := range m {
+			if id == "" {
+				t.Fatal("empty SD-ID")
+			}
+			for name := range params {
+				if name == "" {
+					t.Fatal("empty name")
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkSyslogTCP measures events per second to a real rsyslogd over
+// TCP, and checks that every one arrived.
+func BenchmarkSyslogTCP(b *testing.B) {
+	srv := rsyslogtest.Start(b, rsyslogtest.Options{})
+	ev := audit.Event{Name: "open", Args: starlark.Tuple{starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0)}}
+	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Hook(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n := 0
+		for _, m := range srv.Messages() {
+			if m.Params["run"] == s.RunID() {
+				n++
+			}
+		}
+		if n == b.N {
+			break
+		}
+		if n > b.N || time.Now().After(deadline) {
+			b.Fatalf("%d events sent, %d arrived", b.N, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
