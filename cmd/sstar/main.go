@@ -8,6 +8,7 @@
 //
 //	sstar [flags] SCRIPT [ARG...]
 //	sstar events [--markdown]
+//	sstar log verify PATH
 //	sstar help
 //
 // Run `sstar --help` for the flags and exit statuses.
@@ -47,6 +48,7 @@ func main() {
 
 const usage = `usage: sstar [flags] SCRIPT [ARG...]
        sstar events [--markdown]
+       sstar log verify PATH
        sstar help
 
 sstar runs the Starlark file SCRIPT. Everything after SCRIPT is the
@@ -62,8 +64,16 @@ force (and accepted, as a no-op). Flags can only add transparency or
 restrictions, never remove them.
 
 Flags:
-  --audit-log PATH    append every audit event to PATH as JSON Lines
-                      (created 0600 if missing)
+  --audit-log PATH    append every audit event to PATH as JSON Lines,
+                      hash-chained (created 0600 if missing); check it with
+                      sstar log verify PATH
+  --syslog ADDR       send every audit event to syslog (RFC 5424) at ADDR:
+                      unix:///dev/log, udp://HOST:PORT, tcp://HOST:PORT or
+                      tls://HOST:PORT
+  --syslog-ca FILE    for tls://: PEM CA certificates for the server's
+                      certificate (default: the system's)
+  --syslog-cert FILE, --syslog-key FILE
+                      for tls://: a client certificate and its key
   --max-steps N       stop the script after N Starlark computation steps,
                       counted over all its modules and hooks
   --timeout DURATION  stop the script after DURATION (e.g. 30s, 5m)
@@ -74,6 +84,8 @@ Flags:
 Subcommands:
   events [--markdown]  list every audit event sstar raises: name,
                        arguments, when it fires
+  log verify PATH      check the hash chains of an --audit-log file; exit
+                       0 intact, 1 tampered, 3 cut off by a crash
   help                 print this help
 
 A script whose first argument should be one of these words is run as
@@ -84,7 +96,8 @@ Exit status:
   1    the script failed: an error, fail(), an aborted audit event, a limit
   2    usage error, or a refused launch mode (-c, standard input, no script)
   126  code refused by verification (the script or any module it loads)
-  255  an audit event could not be recorded; nothing after it ran
+  255  an audit event could not be recorded; nothing after it ran (or, at
+       the end, a sink could not confirm it recorded the last events)
 `
 
 // sstar is the whole command, minus the process exit.
@@ -93,6 +106,8 @@ func sstar(args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "events":
 			return cmdEvents(args[1:], stdout, stderr)
+		case "log":
+			return cmdLog(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usage)
 			return exitOK
@@ -103,14 +118,18 @@ func sstar(args []string, stdout, stderr io.Writer) int {
 
 // runFlags are the flags of the run mode.
 type runFlags struct {
-	command   optString // -c CODE: refused
-	auditLog  string
-	maxSteps  uint64
-	timeout   time.Duration
-	noEnv     bool
-	version   bool
-	help      bool
-	remaining []string
+	command  optString // -c CODE: refused
+	auditLog string
+	syslog   string
+	syslogCA string
+	// syslogCert and syslogKey are a TLS client certificate.
+	syslogCert, syslogKey string
+	maxSteps              uint64
+	timeout               time.Duration
+	noEnv                 bool
+	version               bool
+	help                  bool
+	remaining             []string
 }
 
 // optString is a string flag that remembers whether it was given.
@@ -128,6 +147,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.SetOutput(io.Discard)
 	fs.Var(&f.command, "c", "refused: run CODE")
 	fs.StringVar(&f.auditLog, "audit-log", "", "")
+	fs.StringVar(&f.syslog, "syslog", "", "")
+	fs.StringVar(&f.syslogCA, "syslog-ca", "", "")
+	fs.StringVar(&f.syslogCert, "syslog-cert", "", "")
+	fs.StringVar(&f.syslogKey, "syslog-key", "", "")
 	fs.Func("max-steps", "", func(s string) error {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || n == 0 {
@@ -155,7 +178,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	return &f, nil
 }
 
-func runScript(args []string, stdout, stderr io.Writer) int {
+func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	f, err := parseRunFlags(args, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "sstar: %v\nRun 'sstar --help' for usage.\n", err)
@@ -171,16 +194,13 @@ func runScript(args []string, stdout, stderr io.Writer) int {
 	}
 
 	d := new(audit.Dispatcher)
-	if f.auditLog != "" {
-		log, err := jsonl.Open(f.auditLog)
-		if err != nil {
-			fmt.Fprintf(stderr, "sstar: cannot open the audit log: %v\n", err)
-			return exitUnrecorded
-		}
-		defer log.Close()
-		if err := d.AddHook(log.Hook); err != nil {
-			return fatal(stderr, d, err)
-		}
+	runID := jsonl.NewRunID() // one id for the run in every sink
+	// The sinks are closed at the end whatever happens: syslog confirms
+	// the server got everything, the log is flushed; a failure is 255.
+	runSinks := new(sinks)
+	defer func() { status = runSinks.close(stderr, status) }()
+	if err := runSinks.add(d, f.sinkSpecs(), runID); err != nil {
+		return sinkFailed(stderr, err)
 	}
 
 	// Launch modes that would run code nobody vouched for: raise their

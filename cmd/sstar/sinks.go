@@ -1,0 +1,113 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/jsonl"
+	"github.com/sstar-project/sstar/audit/syslog"
+)
+
+// A sinkSpec names one audit sink: a JSON Lines log or a syslog server.
+// Flags and the system policy's policy.sink both give them.
+type sinkSpec struct {
+	AuditLog string // --audit-log PATH
+	Syslog   string // --syslog ADDR: unix:///path, udp://, tcp://, tls://host:port
+	// For tls:// only: the CA file for the server's certificate, and an
+	// optional client certificate and key.
+	SyslogCA, SyslogCert, SyslogKey string
+}
+
+func (s sinkSpec) String() string {
+	if s.AuditLog != "" {
+		return "audit log " + s.AuditLog
+	}
+	return "syslog " + s.Syslog
+}
+
+// sinkSpecs are the sinks the flags ask for, in the order they are added:
+// the JSON Lines log first, then syslog.
+func (f *runFlags) sinkSpecs() []sinkSpec {
+	var specs []sinkSpec
+	if f.auditLog != "" {
+		specs = append(specs, sinkSpec{AuditLog: f.auditLog})
+	}
+	if f.syslog != "" {
+		specs = append(specs, sinkSpec{Syslog: f.syslog, SyslogCA: f.syslogCA, SyslogCert: f.syslogCert, SyslogKey: f.syslogKey})
+	}
+	return specs
+}
+
+// sinks are the open audit sinks of a run. Each is closed at the end of
+// the run, which for syslog confirms that the server received everything
+// and for the log flushes it to disk.
+type sinks struct {
+	closers []func() error
+}
+
+// open opens the sink spec for the run runID and returns its hook, which
+// the caller adds to the dispatcher (after replaying to it what happened
+// before, as the system policy's mandatory sinks do). s.close closes it.
+func (s *sinks) open(spec sinkSpec, runID string) (audit.Hook, error) {
+	switch {
+	case spec.AuditLog != "" && spec.Syslog != "":
+		return nil, fmt.Errorf("a sink is an audit log or a syslog server, not both (%s, %s)", spec.AuditLog, spec.Syslog)
+	case spec.AuditLog != "":
+		log, err := jsonl.Open(spec.AuditLog, jsonl.Options{RunID: runID})
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the %v; check the path and its directory's permissions", err)
+		}
+		s.closers = append(s.closers, log.Close)
+		return log.Hook, nil
+	case spec.Syslog != "":
+		sl, err := syslog.Dial(syslog.Options{
+			Addr:     spec.Syslog,
+			CAFile:   spec.SyslogCA,
+			CertFile: spec.SyslogCert,
+			KeyFile:  spec.SyslogKey,
+			RunID:    runID,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%v; check that the syslog server is up and the address is right", err)
+		}
+		s.closers = append(s.closers, sl.Close)
+		return sl.Hook, nil
+	}
+	return nil, errors.New("an empty sink: give an audit log path or a syslog address")
+}
+
+// add opens every spec and adds its hook to d, in order.
+func (s *sinks) add(d *audit.Dispatcher, specs []sinkSpec, runID string) error {
+	for _, spec := range specs {
+		hook, err := s.open(spec, runID)
+		if err != nil {
+			return err
+		}
+		if err := d.AddHook(hook); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close closes every sink, last opened first, and returns the run's exit
+// status: status, or exitUnrecorded if a sink could not confirm that it
+// recorded the run's last events (said on stderr).
+func (s *sinks) close(stderr io.Writer, status int) int {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			fmt.Fprintf(stderr, "sstar: CRITICAL: %v\n", err)
+			status = exitUnrecorded
+		}
+	}
+	s.closers = nil
+	return status
+}
+
+// sinkFailed reports a sink that could not be set up: nothing ran.
+func sinkFailed(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "sstar: CRITICAL: %v; nothing ran\n", err)
+	return exitUnrecorded
+}
