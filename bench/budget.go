@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Status is the outcome of a budget check.
@@ -77,11 +78,15 @@ func NoHookRaise(name string, m *Micro, maxNS float64) Budget {
 		return b
 	}
 	b.Measured = fmt.Sprintf("%s, %g allocs", formatNS(ns), allocs)
-	switch {
-	case ns >= maxNS:
-		b.Status, b.Why = Fail, "too slow"
-	case allocs != 0:
-		b.Status, b.Why = Fail, fmt.Sprintf("allocates %g times", allocs)
+	var why []string
+	if ns >= maxNS {
+		why = append(why, "too slow")
+	}
+	if allocs != 0 {
+		why = append(why, fmt.Sprintf("%g allocations per event", allocs))
+	}
+	if len(why) > 0 {
+		b.Status, b.Why = Fail, strings.Join(why, ", ")
 	}
 	return b
 }

@@ -69,7 +69,7 @@ func makePlan(quick bool) plan {
 		}
 	}
 	return plan{
-		rounds:      map[string]int{"startup": 101, "compute": 11, "loading": 31, "events": 5, "files": 11},
+		rounds:      map[string]int{"startup": 201, "compute": 11, "loading": 31, "events": 5, "files": 11},
 		params:      Params{Modules: 500, Events: 1_000_000, Files: 10_000, FileSize: 100},
 		goCount:     3,
 		goBenchtime: "500ms",
@@ -404,6 +404,7 @@ func (h *harness) pair(group, workload string, sstar, plain Command, budget func
 	h.rep.Rows = append(h.rep.Rows, Row{
 		Workload: workload, Sstar: timeCell(s[0]), Base: timeCell(s[1]),
 		Versus: "plain starlark", Ratio: ratioCell(ratio), Budget: h.budget(budget(ratio)),
+		CPU: ratioCell(Ratio(s[0].MedianCPU(), s[1].MedianCPU())),
 	})
 	return ratio, nil
 }
@@ -558,6 +559,7 @@ func (h *harness) files() error {
 			row.Base, row.Versus = timeCell(py), versus
 			if ss != nil {
 				row.Ratio = ratioCell(Ratio(ss.Median(), py.Median()))
+				row.CPU = ratioCell(Ratio(ss.MedianCPU(), py.MedianCPU()))
 			}
 		}
 		h.rep.Rows = append(h.rep.Rows, row)
@@ -568,7 +570,7 @@ func (h *harness) files() error {
 		return nil
 	}
 	add("no sink", s[0], s[2], "CPython open().read(), no hook")
-	add("no sink", nil, s[3], "CPython, one no-op Python hook")
+	add("(CPython only)", nil, s[3], "CPython, one no-op Python hook")
 	add("JSON Lines sink", s[1], s[4], "CPython, Python hook writing JSON lines")
 	return nil
 }
@@ -757,13 +759,13 @@ func (h *harness) budgets() error {
 	b0 := h.budget(NoHookRaise("raise, no hooks", raise0, budgetRaiseNS))
 	row := Row{Workload: "event raised by Go, no hooks (BenchmarkRaise/0hooks)", Sstar: b0.Measured, Budget: b0}
 	if havePy {
-		row.Base, row.Versus = formatNS(pyNone-pyLoop), "CPython sys.audit, no hook (in-process, loop subtracted)"
+		row.Base, row.Versus = formatNS(pyNone-pyLoop), "CPython sys.audit, no hook"
 	}
 	h.rep.Rows = append(h.rep.Rows, row)
 	// The same where sstar raises its events: a builtin's call site.
 	site0 := FindMicro(h.eventMicro, reSiteOpen0)
 	bs := h.budget(NoHookRaise("raise, no hooks, at a builtin's call site", site0, budgetRaiseNS))
-	h.rep.Rows = append(h.rep.Rows, Row{Workload: "event raised as fs.read raises open(path, \"r\", flags), no hooks (BenchmarkRaiseCallSite/thread-open/0hooks)", Sstar: bs.Measured, Budget: bs})
+	h.rep.Rows = append(h.rep.Rows, Row{Workload: "event raised as fs.read does, no hooks (BenchmarkRaiseCallSite/thread-open/0hooks)", Sstar: bs.Measured, Budget: bs})
 
 	// One Go hook against CPython's one Python hook.
 	ns1 := math.NaN()
@@ -783,7 +785,7 @@ func (h *harness) budgets() error {
 	}
 	row = Row{Workload: "event raised by Go, one Go hook (BenchmarkRaise/1go)", Sstar: cellNS(ns1, raise1), Budget: h.budget(b1)}
 	if havePy {
-		row.Base, row.Versus = formatNS(pyHook-pyLoop), "CPython sys.audit, one no-op Python hook (in-process, loop subtracted)"
+		row.Base, row.Versus = formatNS(pyHook-pyLoop), "CPython sys.audit, one no-op Python hook"
 		row.Ratio = ratioCell(ns1 / (pyHook - pyLoop))
 	}
 	h.rep.Rows = append(h.rep.Rows, row)
@@ -791,9 +793,9 @@ func (h *harness) budgets() error {
 	// The same at a builtin's call site.
 	if m := FindMicro(h.eventMicro, reSiteOpen1); m != nil {
 		v, _ := m.Metric("ns/op")
-		row := Row{Workload: "event raised as fs.read raises open, one Go hook (BenchmarkRaiseCallSite/thread-open/1go)", Sstar: cellNS(v, m)}
+		row := Row{Workload: "event raised as fs.read does, one Go hook (BenchmarkRaiseCallSite/thread-open/1go)", Sstar: cellNS(v, m)}
 		if havePy {
-			row.Base, row.Versus, row.Ratio = formatNS(pyHook-pyLoop), "CPython sys.audit, one no-op Python hook (in-process)", ratioCell(v/(pyHook-pyLoop))
+			row.Base, row.Versus, row.Ratio = formatNS(pyHook-pyLoop), "CPython sys.audit, one no-op Python hook", ratioCell(v/(pyHook-pyLoop))
 		}
 		h.rep.Rows = append(h.rep.Rows, row)
 	}
@@ -806,12 +808,12 @@ func (h *harness) budgets() error {
 		}
 		v, _ := m.Metric("ns/op")
 		l, _ := loop.Metric("ns/op")
-		row := Row{Workload: "sys.audit from Starlark, " + sub.what + " (BenchmarkScriptEvent, loop subtracted)", Sstar: cellNS(v-l, m)}
+		row := Row{Workload: "sys.audit from Starlark, " + sub.what + " (BenchmarkScriptEvent/" + sub.name + ")", Sstar: cellNS(v-l, m)}
 		if havePy {
 			py := pyNone - pyLoop
-			versus := "CPython sys.audit, no hook (in-process)"
+			versus := "CPython sys.audit, no hook"
 			if sub.name != "0hooks" {
-				py, versus = pyHook-pyLoop, "CPython sys.audit, one no-op Python hook (in-process)"
+				py, versus = pyHook-pyLoop, "CPython sys.audit, one no-op Python hook"
 			}
 			row.Base, row.Versus, row.Ratio = formatNS(py), versus, ratioCell((v-l)/py)
 		}
