@@ -78,18 +78,33 @@ func (s *sinks) open(spec sinkSpec, runID string) (audit.Hook, error) {
 	return nil, errors.New("an empty sink: give an audit log path or a syslog address")
 }
 
-// add opens every spec and adds its hook to d, in order.
+// add opens every spec and adds them to d as one hook, which calls each
+// sink in order: every sink then sees the same events from the same
+// first one, so their seq numbers name the same events (adding sinks one
+// by one would show the later ones' sys.addaudithook to the earlier).
 func (s *sinks) add(d *audit.Dispatcher, specs []sinkSpec, runID string) error {
+	var hooks []audit.Hook
 	for _, spec := range specs {
 		hook, err := s.open(spec, runID)
 		if err != nil {
 			return err
 		}
-		if err := d.AddHook(hook); err != nil {
-			return err
-		}
+		hooks = append(hooks, hook)
 	}
-	return nil
+	switch len(hooks) {
+	case 0:
+		return nil
+	case 1:
+		return d.AddHook(hooks[0])
+	}
+	return d.AddHook(func(ev audit.Event) error {
+		for _, h := range hooks {
+			if err := h(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // close closes every sink, last opened first, and returns the run's exit
