@@ -329,7 +329,15 @@ func (h *harness) stamp() error {
 		if msg == "" {
 			msg = strings.TrimSpace(firstLine(string(out)))
 		}
-		h.note("`sstar trust` is not in this build (%s): the workloads are not stamped, so loading measures sstar without the stamp check.", msg)
+		// Stamp as the design documents it, so that a build that verifies
+		// but cannot yet stamp can still be measured.
+		for _, name := range CodeFiles(h.rep.Params) {
+			if err := stampXattr(filepath.Join(h.wl, name)); err != nil {
+				return fmt.Errorf("`sstar trust` is not in this build (%s), and stamping directly failed: %v", msg, err)
+			}
+		}
+		h.trusted = true
+		h.note("`sstar trust` is not in this build (%s): the harness stamped the workloads itself, writing %s (lowercase hex SHA-256, as DESIGN.md specifies).", msg, StampXattr)
 	}
 
 	unstamped := filepath.Join(probe, "unstamped.star")
@@ -365,6 +373,17 @@ func firstLine(s string) string {
 		}
 	}
 	return ""
+}
+
+// stampXattr stamps path: StampXattr set to the lowercase hex SHA-256
+// of its content.
+func stampXattr(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	return syscall.Setxattr(path, StampXattr, []byte(hex.EncodeToString(sum[:])), 0)
 }
 
 // xattr returns the value of the extended attribute name of path, or "".
