@@ -138,7 +138,7 @@ func Dial(opts Options) (*Sink, error) {
 	if s.scheme == "tls" {
 		cfg, err := s.tlsConfig()
 		if err != nil {
-			return nil, fmt.Errorf("syslog %s: %v", opts.Addr, err)
+			return nil, fmt.Errorf("syslog %s: %v; give readable PEM files", opts.Addr, err)
 		}
 		s.tls = cfg
 	} else if opts.CAFile != "" || opts.CertFile != "" || opts.KeyFile != "" {
@@ -146,7 +146,7 @@ func Dial(opts Options) (*Sink, error) {
 	}
 	w, err := srslog.DialWithCustomDialer("custom", s.addr, srslog.LOG_AUTHPRIV|srslog.LOG_INFO, appName, s.dial)
 	if err != nil {
-		return nil, fmt.Errorf("syslog %s: cannot connect: %v", opts.Addr, err)
+		return nil, fmt.Errorf("syslog %s: cannot connect: %v; check that the syslog server is up and reachable at this address", opts.Addr, err)
 	}
 	w.SetHostname(s.hostname)
 	w.SetFormatter(s.format)
@@ -163,7 +163,7 @@ const appName = "sstar"
 
 func (s *Sink) parseAddr() error {
 	u, err := url.Parse(s.opts.Addr)
-	if err != nil || u.Scheme == "" {
+	if err != nil || u.Scheme == "" || !strings.Contains(s.opts.Addr, "://") {
 		return errors.New("want unix:///path, udp://host:port, tcp://host:port or tls://host:port")
 	}
 	s.scheme = u.Scheme

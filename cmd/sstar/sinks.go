@@ -70,7 +70,7 @@ func (s *sinks) open(spec sinkSpec, runID string) (audit.Hook, error) {
 			RunID:    runID,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%v; check that the syslog server is up and the address is right", err)
+			return nil, err
 		}
 		s.closers = append(s.closers, sl.Close)
 		return sl.Hook, nil
