@@ -4,25 +4,61 @@
 // Every file that becomes code (the main script, every loaded module,
 // every policy file) is opened here, once, and the bytes returned are the
 // bytes that were checked: nothing reopens the file by name afterwards.
+//
+// A file is vouched for by its stamp: an extended attribute (by default
+// user.sstar.sha256) holding the lowercase hex SHA-256 of its content,
+// written by `sstar trust` (see Opener.Stamp). Opening a file as code
+// does, in order and on one descriptor:
+//
+//  1. make the path absolute and raise sstar.open_code(path);
+//  2. open it read-only, close-on-exec and non-blocking, so that a FIFO
+//     or a device cannot hang the open;
+//  3. fstat: a regular file, no larger than the limit (so /dev/zero
+//     cannot stream forever and a FIFO is never read);
+//  4. fstatfs: not on a noexec mount;
+//  5. ask the kernel execveat(fd, "", AT_EMPTY_PATH|AT_EXECVE_CHECK)
+//     whether it would execute the file, raise sstar.exec_check with its
+//     answer, and refuse on a "no" when the process has
+//     SECBIT_EXEC_RESTRICT_FILE set (or the Opener is told to enforce);
+//  6. read the whole content, hash it (SHA-256), read the stamp with
+//     fgetxattr and compare;
+//  7. return the bytes that were hashed.
+//
+// Any refusal is a *RefusedError wrapping one of the Err* values below,
+// so callers tell reasons apart with errors.Is; sstar.code_integrity_failure
+// is raised before it is returned, so a refusal is recorded even when the
+// run stops there.
+//
+// The stamp guards against mistakes and against code planted by whoever
+// cannot write the stamp: anyone who can write a file can restamp it
+// under user.*, and only CAP_SYS_ADMIN can under trusted.*. sstar itself
+// never can while scripts run (see package harden).
 package opencode
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"go.starlark.net/starlark"
+	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
 )
 
 // DefaultMaxSize is the largest code file accepted unless configured
-// otherwise.
+// otherwise: big enough for any hand-written module, small enough that a
+// mistaken path (a log, an image) is refused before it is read.
 const DefaultMaxSize = 4 << 20
+
+// DefaultXattrName is the extended attribute that holds a file's stamp
+// unless the system policy names another.
+const DefaultXattrName = "user.sstar.sha256"
 
 // Code is a file's verified content.
 type Code struct {
@@ -31,17 +67,24 @@ type Code struct {
 	SHA256 [sha256.Size]byte // SHA-256 of Data
 }
 
-// Refusals. Every error Open returns wraps exactly one of these.
+// Refusals. Every refusal wraps exactly one of these.
 var (
-	ErrNotRegular = errors.New("not a regular file")
-	ErrTooLarge   = errors.New("file too large")
-	ErrUnreadable = errors.New("unreadable")
+	ErrNoStamp        = errors.New("no stamp")
+	ErrMalformedStamp = errors.New("malformed stamp")
+	ErrMismatch       = errors.New("stamp does not match the content")
+	ErrNotRegular     = errors.New("not a regular file")
+	ErrTooLarge       = errors.New("file too large")
+	ErrNoexec         = errors.New("on a noexec mount")
+	ErrExecCheck      = errors.New("the kernel refused to execute it (AT_EXECVE_CHECK)")
+	ErrUnreadable     = errors.New("unreadable")
+	ErrConfig         = errors.New("opencode misconfigured")
+	ErrUnsafeOwner    = errors.New("not owned by root, or writable by group or others")
 )
 
 // A RefusedError is a refusal to treat a file as code.
 type RefusedError struct {
 	Path   string // absolute path
-	Reason error  // one of the Err* values, possibly wrapped with detail
+	Reason error  // one of the Err* values, wrapped with detail
 }
 
 func (e *RefusedError) Error() string {
@@ -50,63 +93,340 @@ func (e *RefusedError) Error() string {
 
 func (e *RefusedError) Unwrap() error { return e.Reason }
 
-// Opener opens code files. The zero value uses DefaultMaxSize.
-type Opener struct {
-	MaxSize int64 // largest accepted file in bytes; 0 means DefaultMaxSize
+// A MismatchError is the reason of a refusal whose stamp names other
+// content than the file has. It matches ErrMismatch.
+type MismatchError struct {
+	Stamp   string // the hash the stamp holds (lowercase hex)
+	Content string // the hash of the content read (lowercase hex)
+	Hint    string // what to do, for the message
 }
 
-// OpenCode opens path as code for thread t, raising sstar.open_code
-// first and sstar.code_integrity_failure for any refusal.
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("%v: stamp is sha256 %s, content is sha256 %s; %s", ErrMismatch, e.Stamp, e.Content, e.Hint)
+}
+
+// Is makes errors.Is(err, ErrMismatch) hold.
+func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
+
+// Opener opens code files. The zero value is the default configuration:
+// stamps in DefaultXattrName, DefaultMaxSize, the kernel's exec check
+// enforced only when SECBIT_EXEC_RESTRICT_FILE is set.
+//
+// The fields can weaken or strengthen what is accepted, so sstar sets
+// them only from the system policy, never from flags or environment.
+// An Opener is safe for concurrent use; it keeps no state between calls.
+type Opener struct {
+	// XattrName is the extended attribute holding the stamp, namespace
+	// included: "user.…" or "trusted.…" (only CAP_SYS_ADMIN can write
+	// trusted.*). Empty means DefaultXattrName. Any other namespace makes
+	// every open fail with ErrConfig.
+	XattrName string
+
+	// MaxSize is the largest accepted file in bytes; 0 means
+	// DefaultMaxSize.
+	MaxSize int64
+
+	// EnforceExecCheck refuses a file the kernel would not execute even
+	// when the process lacks SECBIT_EXEC_RESTRICT_FILE. On a kernel
+	// without AT_EXECVE_CHECK (before 6.14) it refuses every file.
+	EnforceExecCheck bool
+
+	// RequireRootOwned refuses a file not owned by root or writable by
+	// group or others, checked on the open descriptor (the system policy).
+	RequireRootOwned bool
+}
+
+// OpenCode opens path as code for thread t, raising sstar.open_code and
+// sstar.exec_check on t's dispatcher, and sstar.code_integrity_failure
+// before any refusal. A refusal is a *RefusedError; an event a hook
+// aborted is the hook's *audit.AbortError.
 func (o *Opener) OpenCode(t *starlark.Thread, path string) (Code, error) {
+	return o.openCode(func(spec *audit.Spec, args ...starlark.Value) error {
+		return audit.Raise(t, spec, args...)
+	}, path)
+}
+
+// Verify opens path exactly as OpenCode does, raising the events on d
+// outside any thread. It is `sstar verify`: a file Verify accepts is a
+// file a run would accept. A nil d refuses, as an unaudited thread does.
+func (o *Opener) Verify(d *audit.Dispatcher, path string) (Code, error) {
+	return o.openCode(func(spec *audit.Spec, args ...starlark.Value) error {
+		return d.Raise(nil, spec, args...)
+	}, path)
+}
+
+type raiseFunc func(spec *audit.Spec, args ...starlark.Value) error
+
+func (o *Opener) openCode(raise raiseFunc, path string) (Code, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return Code{}, &RefusedError{Path: path, Reason: fmt.Errorf("%w: %v", ErrUnreadable, err)}
+		return Code{}, &RefusedError{Path: path, Reason: fmt.Errorf("%w: cannot make the path absolute: %v", ErrUnreadable, err)}
 	}
-	if err := audit.Raise(t, audit.OpenCode, starlark.String(abs)); err != nil {
+	if err := raise(audit.OpenCode, starlark.String(abs)); err != nil {
 		return Code{}, err
 	}
-	code, rerr := o.open(abs)
-	if rerr != nil {
-		if err := audit.Raise(t, audit.CodeIntegrityFailure, starlark.String(abs), starlark.String(rerr.Reason.Error())); err != nil {
+	code, reason := o.open(raise, abs)
+	if reason != nil {
+		if ab := (*abortError)(nil); errors.As(reason, &ab) {
+			return Code{}, ab.err
+		}
+		if err := raise(audit.CodeIntegrityFailure, starlark.String(abs), starlark.String(reason.Error())); err != nil {
 			return Code{}, err
 		}
-		return Code{}, rerr
+		return Code{}, &RefusedError{Path: abs, Reason: reason}
 	}
 	return code, nil
 }
 
-func (o *Opener) open(abs string) (Code, *RefusedError) {
-	refuse := func(reason error) (Code, *RefusedError) {
-		return Code{}, &RefusedError{Path: abs, Reason: reason}
-	}
-	f, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
+// abortError carries an aborted event out of open, which is not a refusal.
+type abortError struct{ err error }
+
+func (e *abortError) Error() string { return e.err.Error() }
+
+// open does the checks on abs, in the order of the package comment, and
+// returns the verified code or the reason for refusing it.
+func (o *Opener) open(raise raiseFunc, abs string) (Code, error) {
+	name, err := o.xattrName()
 	if err != nil {
-		return refuse(fmt.Errorf("%w: %v", ErrUnreadable, unwrapPath(err)))
+		return Code{}, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	// One descriptor for every check and the read. O_NONBLOCK: opening a
+	// FIFO must not wait for a writer. Not an *os.File: that would try
+	// to add the descriptor to the runtime's poller, a system call more.
+	fd, err := openRetry(abs)
 	if err != nil {
-		return refuse(fmt.Errorf("%w: %v", ErrUnreadable, unwrapPath(err)))
+		return Code{}, openFailure(abs, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return refuse(fmt.Errorf("%w: it is %s", ErrNotRegular, describe(fi.Mode())))
+	defer unix.Close(fd)
+
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return Code{}, fmt.Errorf("%w: fstat: %v", ErrUnreadable, err)
 	}
-	max := o.MaxSize
-	if max <= 0 {
-		max = DefaultMaxSize
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return Code{}, fmt.Errorf("%w: it is %s; only regular files can be code", ErrNotRegular, describeMode(st.Mode))
 	}
-	if fi.Size() > max {
-		return refuse(fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, fi.Size(), max))
+	if o.RequireRootOwned && (st.Uid != 0 || st.Mode&0o022 != 0) {
+		return Code{}, fmt.Errorf("%w: owner uid %d, mode %04o; make it root-owned and writable only by root (chown root FILE; chmod go-w FILE)", ErrUnsafeOwner, st.Uid, st.Mode&0o7777)
 	}
-	// Read at most max+1 bytes: a file that grows after fstat is caught.
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	max := o.maxSize()
+	if st.Size > max {
+		return Code{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, st.Size, max)
+	}
+
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return Code{}, fmt.Errorf("%w: fstatfs: %v", ErrUnreadable, err)
+	}
+	if sfs.Flags&unix.ST_NOEXEC != 0 {
+		return Code{}, fmt.Errorf("%w: its file system is mounted noexec, where nothing may be executed; move it to an exec mount", ErrNoexec)
+	}
+
+	if err := o.execCheck(raise, abs, fd); err != nil {
+		return Code{}, err
+	}
+
+	data, err := readAll(fd, st.Size, max)
 	if err != nil {
-		return refuse(fmt.Errorf("%w: %v", ErrUnreadable, unwrapPath(err)))
+		return Code{}, err
 	}
-	if int64(len(data)) > max {
-		return refuse(fmt.Errorf("%w: grew past the limit of %d bytes while read", ErrTooLarge, max))
+	sum := sha256.Sum256(data)
+
+	stamp, err := readStamp(fd, name)
+	if err != nil {
+		return Code{}, withHint(err, abs)
 	}
-	return Code{Path: abs, Data: data, SHA256: sha256.Sum256(data)}, nil
+	if stamp != sum {
+		return Code{}, &MismatchError{
+			Stamp:   hex.EncodeToString(stamp[:]),
+			Content: hex.EncodeToString(sum[:]),
+			Hint:    "the file changed after it was stamped; review it, then restamp it with: sstar trust " + abs,
+		}
+	}
+	return Code{Path: abs, Data: data, SHA256: sum}, nil
+}
+
+// execCheck asks the kernel whether it would execute the file open on
+// fd, reports the answer as sstar.exec_check, and refuses when the answer
+// is no and the check is enforced.
+func (o *Opener) execCheck(raise raiseFunc, abs string, fd int) error {
+	checkErr := KernelExecCheck(fd)
+	bits, bitsErr := Securebits()
+	// Unknown securebits are treated as restrictive: fail closed.
+	enforced := o.EnforceExecCheck || bitsErr != nil || bits&SECBIT_EXEC_RESTRICT_FILE != 0
+	detail := "allowed"
+	if checkErr != nil {
+		detail = describeExecCheck(checkErr)
+	}
+	if err := raise(audit.ExecCheck, starlark.String(abs), starlark.Bool(checkErr == nil), starlark.Bool(enforced), starlark.String(detail)); err != nil {
+		return &abortError{err}
+	}
+	if checkErr != nil && enforced {
+		why := "SECBIT_EXEC_RESTRICT_FILE is set"
+		switch {
+		case bitsErr != nil:
+			why = "the securebits could not be read (" + bitsErr.Error() + ")"
+		case bits&SECBIT_EXEC_RESTRICT_FILE == 0:
+			why = "the system policy enforces the kernel's check"
+		}
+		return fmt.Errorf("%w: %s, and %s; code files need exec permission (chmod +x) on an exec mount", ErrExecCheck, detail, why)
+	}
+	return nil
+}
+
+func (o *Opener) maxSize() int64 {
+	if o.MaxSize > 0 {
+		return o.MaxSize
+	}
+	return DefaultMaxSize
+}
+
+func (o *Opener) xattrName() (string, error) {
+	name := o.XattrName
+	if name == "" {
+		return DefaultXattrName, nil
+	}
+	for _, ns := range []string{"user.", "trusted."} {
+		if len(name) > len(ns) && strings.HasPrefix(name, ns) {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("%w: the stamp's xattr name %q is not in the user. or trusted. namespace; fix the system policy", ErrConfig, name)
+}
+
+// openFlags open a code file: read-only, not inherited by processes
+// sstar starts, and not blocking on a FIFO without a writer.
+const openFlags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
+
+func openRetry(abs string) (int, error) {
+	for {
+		fd, err := unix.Open(abs, openFlags, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// readAll reads the content of the regular file open on fd, whose fstat
+// size was size, refusing a file that has grown past max meanwhile.
+//
+// The buffer has room for one byte more than size, so a file that grew
+// is noticed. A read that returns exactly size bytes (fewer than asked)
+// is the end of the file, as it is for a regular file on Linux; were it
+// not, the bytes hashed would still be the bytes returned, and only
+// refusal (a mismatch) could follow, never different code running. A
+// shorter read (FUSE, NFS) reads on to EOF. This saves the read that
+// returns 0, a tenth of the system calls of opening a module.
+func readAll(fd int, size, max int64) ([]byte, error) {
+	buf := make([]byte, 0, min(size, max)+1)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > max {
+				return nil, fmt.Errorf("%w: it grew past the limit of %d bytes while being read", ErrTooLarge, max)
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: read: %v", ErrUnreadable, err)
+		}
+		buf = buf[:len(buf)+n]
+		if n == 0 || (int64(len(buf)) == size && len(buf) < cap(buf)) {
+			if int64(len(buf)) > max {
+				return nil, fmt.Errorf("%w: it grew past the limit of %d bytes while being read", ErrTooLarge, max)
+			}
+			return buf, nil
+		}
+	}
+}
+
+// stampLen is the length of a well-formed stamp: 64 hex digits.
+const stampLen = 2 * sha256.Size
+
+// readStamp reads and parses the stamp of the file open on fd, from the
+// descriptor. The buffer holds one byte more than a stamp, so a longer
+// value (ERANGE, or a full buffer) is refused as malformed.
+func readStamp(fd int, name string) ([sha256.Size]byte, error) {
+	var none [sha256.Size]byte
+	var buf [stampLen + 1]byte
+	n, err := unix.Fgetxattr(fd, name, buf[:])
+	for err == unix.EINTR {
+		n, err = unix.Fgetxattr(fd, name, buf[:])
+	}
+	switch err {
+	case nil:
+	case unix.ENODATA:
+		return none, fmt.Errorf("%w: the file has no %s attribute", ErrNoStamp, name)
+	case unix.ENOTSUP:
+		return none, fmt.Errorf("%w: its file system does not support extended attributes, so it cannot hold %s", ErrNoStamp, name)
+	case unix.ERANGE:
+		return none, fmt.Errorf("%w: %s: the stamp is longer than %d lowercase hex digits", ErrMalformedStamp, name, stampLen)
+	default:
+		return none, fmt.Errorf("%w: reading %s: %v", ErrUnreadable, name, err)
+	}
+	sum, err := ParseStamp(buf[:n])
+	if err != nil {
+		return none, fmt.Errorf("%w: %s: %v", ErrMalformedStamp, name, err)
+	}
+	return sum, nil
+}
+
+// withHint adds what to do to a stamp refusal.
+func withHint(err error, abs string) error {
+	switch {
+	case errors.Is(err, ErrNoStamp), errors.Is(err, ErrMalformedStamp):
+		return fmt.Errorf("%w; if you vouch for this file, stamp it with: sstar trust %s", err, abs)
+	}
+	return err
+}
+
+// ParseStamp parses a stamp's value: exactly 64 lowercase hex digits,
+// nothing before or after. Anything else is refused, so that one file
+// has one spelling of its stamp.
+func ParseStamp(v []byte) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	if len(v) == 0 {
+		return sum, errors.New("the stamp is empty")
+	}
+	if len(v) != stampLen {
+		return sum, fmt.Errorf("the stamp is %d bytes long, want %d lowercase hex digits", len(v), stampLen)
+	}
+	for i, c := range v {
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			return sum, errors.New("the stamp has uppercase hex digits; stamps are lowercase")
+		default:
+			return sum, fmt.Errorf("the stamp has a non-hex byte %q at offset %d", c, i)
+		}
+	}
+	if _, err := hex.Decode(sum[:], v); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// FormatStamp is the stamp value for content whose SHA-256 is sum.
+func FormatStamp(sum [sha256.Size]byte) []byte {
+	b := make([]byte, hex.EncodedLen(len(sum)))
+	hex.Encode(b, sum[:])
+	return b
+}
+
+// openFailure explains a failed open. A socket cannot be opened at all
+// (ENXIO), so its type is looked up by name, only to word the refusal.
+func openFailure(abs string, err error) error {
+	err = unwrapPath(err)
+	if errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EOPNOTSUPP) {
+		var st unix.Stat_t
+		if unix.Stat(abs, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return fmt.Errorf("%w: it is %s; only regular files can be code", ErrNotRegular, describeMode(st.Mode))
+		}
+	}
+	return fmt.Errorf("%w: %v", ErrUnreadable, err)
 }
 
 // unwrapPath drops the *PathError wrapper, whose path the refusal already
@@ -119,21 +439,30 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// describe names a file type for a refusal message.
-func describe(m os.FileMode) string {
-	switch {
-	case m.IsDir():
+// errnoOr returns the errno inside err, or err.
+func errnoOr(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}
+
+// describeMode names a file type for a refusal message.
+func describeMode(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
 		return "a directory"
-	case m&os.ModeNamedPipe != 0:
+	case unix.S_IFIFO:
 		return "a FIFO"
-	case m&os.ModeSocket != 0:
+	case unix.S_IFSOCK:
 		return "a socket"
-	case m&os.ModeCharDevice != 0:
+	case unix.S_IFCHR:
 		return "a character device"
-	case m&os.ModeDevice != 0:
+	case unix.S_IFBLK:
 		return "a block device"
-	case m&os.ModeSymlink != 0:
+	case unix.S_IFLNK:
 		return "a symbolic link"
 	}
-	return "not a regular file (" + m.Type().String() + ")"
+	return fmt.Sprintf("of unknown type %#o", mode&unix.S_IFMT)
 }
