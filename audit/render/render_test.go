@@ -136,3 +136,24 @@ func BenchmarkAppendArgs(b *testing.B) {
 		buf = render.AppendArgs(buf[:0], args)
 	}
 }
+
+// FuzzParse reads arbitrary text as rendered arguments (logs are input an
+// attacker may have written): no panic, and what parses renders back to
+// something that parses to an equal value.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`[1,"a",{"tuple":[1.5,null]},{"dict":[[1,{"bytes":"AA=="}]]},{"float":"nan"},{"set":[true]}]`))
+	f.Add([]byte(`[{"string":"//4="},{"type":"function","repr":"<f>"},{"truncated":"list"},-0.0,1e400]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		args, err := render.Parse(data)
+		if err != nil {
+			return
+		}
+		again, err := render.Parse(render.AppendArgs(nil, args))
+		if err != nil {
+			t.Fatalf("rendering of %s does not parse: %v", data, err)
+		}
+		if eq, err := starlark.Equal(args, again); err == nil && !eq {
+			t.Fatalf("%s: parsed %s, round trip %s", data, args, again)
+		}
+	})
+}
