@@ -9,6 +9,8 @@
 //	sstar [flags] SCRIPT [ARG...]
 //	sstar events [--markdown]
 //	sstar log verify PATH
+//	sstar trust [-v] PATH...
+//	sstar verify PATH...
 //	sstar help
 //
 // Run `sstar --help` for the flags and exit statuses.
@@ -30,6 +32,7 @@ import (
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/jsonl"
 	"github.com/sstar-project/sstar/builtins"
+	"github.com/sstar-project/sstar/harden"
 	"github.com/sstar-project/sstar/interp"
 )
 
@@ -49,6 +52,8 @@ func main() {
 const usage = `usage: sstar [flags] SCRIPT [ARG...]
        sstar events [--markdown]
        sstar log verify PATH
+       sstar trust [-v] PATH...
+       sstar verify PATH...
        sstar help
 
 sstar runs the Starlark file SCRIPT. Everything after SCRIPT is the
@@ -86,6 +91,12 @@ Subcommands:
                        arguments, when it fires
   log verify PATH      check the hash chains of an --audit-log file; exit
                        0 intact, 1 tampered, 3 cut off by a crash
+  trust [-v] PATH...   stamp each file (each *.star file under a
+                       directory) with the SHA-256 of its content, so sstar
+                       will run it; -v prints what was added or updated
+  verify PATH...       check each file as a run would: one line per file
+                       (ok, missing stamp, mismatch, refused); exit 0 only
+                       if all verify. See docs/opencode.md
   help                 print this help
 
 A script whose first argument should be one of these words is run as
@@ -108,6 +119,10 @@ func sstar(args []string, stdout, stderr io.Writer) int {
 			return cmdEvents(args[1:], stdout, stderr)
 		case "log":
 			return cmdLog(args[1:], stdout, stderr)
+		case "trust":
+			return cmdTrust(args[1:], stdout, stderr)
+		case "verify":
+			return cmdVerify(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usage)
 			return exitOK
@@ -202,6 +217,13 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	if err := runSinks.add(d, f.sinkSpecs(), runID); err != nil {
 		return sinkFailed(stderr, err)
 	}
+	// Before any code file (policy, script, module) is read: from here
+	// on neither sstar nor any process it starts can write an xattr, so
+	// nothing a script does can restamp code.
+	if err := harden.DenyXattrWrites(); err != nil {
+		fmt.Fprintf(stderr, "sstar: cannot lock code stamps before running code: %v; refusing to run anything\n", err)
+		return exitRefused
+	}
 
 	// Launch modes that would run code nobody vouched for: raise their
 	// event (so hooks and sinks see the attempt), then refuse.
@@ -210,16 +232,16 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		if err := d.Raise(nil, audit.RunCommand, starlark.String(f.command.value)); err != nil && d.Failed() != nil {
 			return fatal(stderr, d, err)
 		}
-		fmt.Fprintln(stderr, "sstar: refused: -c runs code that is not in a verified file; put the code in a file, stamp it, and run the file")
+		fmt.Fprintln(stderr, "sstar: refused: -c runs code that is not in a verified file; put the code in a file, stamp it, and run the file"+interactiveNote())
 		return exitUsage
 	case len(f.remaining) == 0 || f.remaining[0] == "-":
 		if err := d.Raise(nil, audit.RunStdin); err != nil && d.Failed() != nil {
 			return fatal(stderr, d, err)
 		}
 		if len(f.remaining) == 0 {
-			fmt.Fprintln(stderr, "sstar: refused: no script given, and sstar has no REPL; usage: sstar [flags] SCRIPT [ARG...] (see sstar --help)")
+			fmt.Fprintln(stderr, "sstar: refused: no script given, and sstar has no REPL; usage: sstar [flags] SCRIPT [ARG...] (see sstar --help)"+interactiveNote())
 		} else {
-			fmt.Fprintln(stderr, "sstar: refused: reading code from standard input; put the code in a file, stamp it, and run the file")
+			fmt.Fprintln(stderr, "sstar: refused: reading code from standard input; put the code in a file, stamp it, and run the file"+interactiveNote())
 		}
 		return exitUsage
 	}
