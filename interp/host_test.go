@@ -100,17 +100,28 @@ func TestRunEventsInOrder(t *testing.T) {
 	want := []string{
 		fmt.Sprintf("sstar.run_file(%q)", main),
 		fmt.Sprintf("sstar.open_code(%q)", main),
+		fmt.Sprintf("sstar.exec_check(%q, ...)", main),
 		fmt.Sprintf("compile(%q, %q)", main, sum("load('lib/util.star', 'f')\nload('lib/util.star', 'f')\nprint(f())\n")),
 		fmt.Sprintf("exec(%q)", main),
 		fmt.Sprintf("load(\"lib/util.star\", %q)", main),
 		fmt.Sprintf("sstar.open_code(%q)", util),
+		fmt.Sprintf("sstar.exec_check(%q, ...)", util),
 		fmt.Sprintf("compile(%q, %q)", util, sum("def f():\n    return 'ok'\n")),
 		fmt.Sprintf("exec(%q)", util),
 		// The second load is raised, but the module is not run again.
 		fmt.Sprintf("load(\"lib/util.star\", %q)", main),
 	}
-	if got := strings.Join(rec.events, "\n"); got != strings.Join(want, "\n") {
-		t.Errorf("events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	var got []string
+	for _, e := range rec.events {
+		// The kernel's answer (allowed, enforced, detail) depends on the
+		// kernel and the file's mode; opencode's tests check it.
+		if strings.HasPrefix(e, "sstar.exec_check(") {
+			e = e[:strings.Index(e, ", ")] + ", ...)"
+		}
+		got = append(got, e)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -65,7 +65,8 @@ func InteractiveDenied() bool {
 	return err == nil && bits&SECBIT_EXEC_DENY_INTERACTIVE != 0
 }
 
-// describeExecCheck words the kernel's answer for logs and refusals.
+// describeExecCheck words the kernel's answer for logs and refusals:
+// the errno's name, then what it means.
 func describeExecCheck(err error) string {
 	var errno unix.Errno
 	if !errors.As(err, &errno) {
@@ -73,9 +74,9 @@ func describeExecCheck(err error) string {
 	}
 	switch errno {
 	case unix.EINVAL:
-		return "not supported by this kernel (AT_EXECVE_CHECK needs Linux 6.14 or later)"
+		return "EINVAL: this kernel has no AT_EXECVE_CHECK (Linux 6.14+)"
 	case unix.EACCES:
-		return "permission denied (EACCES: no exec permission, or a noexec mount)"
+		return "EACCES: no exec permission"
 	}
-	return fmt.Sprintf("%v (%s)", errno, unix.ErrnoName(errno))
+	return fmt.Sprintf("%s: %v", unix.ErrnoName(errno), errno)
 }
