@@ -838,6 +838,21 @@ func (h *harness) budgets() error {
 		}
 		h.rep.Rows = append(h.rep.Rows, row)
 	}
+	// Verification of one module, from opencode's own benchmarks.
+	for _, size := range []string{"1KiB", "1KiB-exec"} {
+		v := FindMicro(h.rep.Micro, regexp.MustCompile(`^BenchmarkVerify/`+size+`$`))
+		r := FindMicro(h.rep.Micro, regexp.MustCompile(`^BenchmarkPlainRead/`+size+`$`))
+		if v == nil || r == nil {
+			continue
+		}
+		vn, _ := v.Metric("ns/op")
+		rn, _ := r.Metric("ns/op")
+		h.rep.Rows = append(h.rep.Rows, Row{
+			Workload: "verify one " + size + " module (opencode BenchmarkVerify/" + size + ")",
+			Sstar:    cellNS(vn, v), Base: cellNS(rn, r), Versus: "os.ReadFile (BenchmarkPlainRead/" + size + ")",
+			Ratio: ratioCell(vn / rn),
+		})
+	}
 	if script1 == nil {
 		h.note("BenchmarkScriptEvent (bench/) did not run: the script-level per-event rows are missing.")
 	}
