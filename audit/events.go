@@ -78,9 +78,9 @@ var (
 	OpenCode = define(Spec{Name: "sstar.open_code", Args: []string{"path"},
 		When: "before a file that will become code (script, loaded module, policy) is opened; path is absolute.", Severity: Info})
 	ExecCheck = define(Spec{Name: "sstar.exec_check", Args: []string{"path", "allowed", "enforced", "detail"},
-		When: "after the kernel was asked execveat(AT_EXECVE_CHECK) about a code file: its answer, and whether it is enforced (SECBIT_EXEC_RESTRICT_FILE).", Severity: Info})
+		When: "after the kernel was asked execveat(fd, \"\", AT_EMPTY_PATH|AT_EXECVE_CHECK) about an opened code file, before it is read: allowed is the kernel's answer, enforced whether a no refuses the file (SECBIT_EXEC_RESTRICT_FILE set, or the system policy says so), detail \"allowed\" or the errno and its meaning.", Severity: Info})
 	CodeIntegrityFailure = define(Spec{Name: "sstar.code_integrity_failure", Args: []string{"path", "reason"},
-		When: "when a code file is refused (no stamp, mismatch, not regular, too large, noexec mount, kernel check, unreadable), before the refusal is returned.", Severity: Critical})
+		When: "when a code file is refused (no stamp, malformed stamp, mismatch, not a regular file, too large, noexec mount, kernel check, unsafe owner, unreadable), before the refusal is returned; reason is the refusal's message.", Severity: Critical})
 	Compile = define(Spec{Name: "compile", Args: []string{"filename", "sha256"},
 		When: "before verified source is compiled; filename is absolute, sha256 the hex SHA-256 of the exact bytes compiled.", CPython: true, Severity: Info})
 	Exec = define(Spec{Name: "exec", Args: []string{"filename"},
@@ -96,7 +96,7 @@ var (
 	AddAuditHook = define(Spec{Name: "sys.addaudithook", Args: []string{},
 		When: "before a hook is added, by a script or by the host; any hook may veto it.", CPython: true, Severity: Info})
 	Trust = define(Spec{Name: "sstar.trust", Args: []string{"path", "sha256"},
-		When: "before `sstar trust` writes a stamp on a file.", Severity: Info})
+		When: "before `sstar trust` writes a stamp on a file (not for a file whose stamp is already right); path is absolute, sha256 the stamp about to be written.", Severity: Info})
 
 	// Builtins (fs, proc, os, time).
 	Open = define(Spec{Name: "open", Args: []string{"path", "mode", "flags"},
