@@ -537,3 +537,30 @@ func TestHashedBytesAreReturnedBytes(t *testing.T) {
 		t.Errorf("hashed %s, want the hash of the bytes on disk when read", me.Content)
 	}
 }
+
+func TestRequireRootOwned(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make files owned by root and by another user")
+	}
+	dir := t.TempDir()
+	needXattrs(t, dir)
+	p := writeStamped(t, dir, "policy.star", "x = 1\n")
+	o := &Opener{RequireRootOwned: true}
+	if _, err := o.Verify(new(audit.Dispatcher), p); err != nil {
+		t.Fatalf("root-owned 0644: %v", err)
+	}
+	os.Chmod(p, 0o664)
+	d, rec := newDispatcher(t)
+	_, err := o.Verify(d, p)
+	refusal(t, rec, err, p, ErrUnsafeOwner)
+	os.Chmod(p, 0o644)
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	d, rec = newDispatcher(t)
+	_, err = o.Verify(d, p)
+	refusal(t, rec, err, p, ErrUnsafeOwner)
+	if _, err := new(Opener).Verify(new(audit.Dispatcher), p); err != nil {
+		t.Errorf("without RequireRootOwned, a file of another owner: %v", err)
+	}
+}
