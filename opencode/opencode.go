@@ -14,7 +14,8 @@
 //  2. open it read-only, close-on-exec and non-blocking, so that a FIFO
 //     or a device cannot hang the open;
 //  3. fstat: a regular file, no larger than the limit (so /dev/zero
-//     cannot stream forever and a FIFO is never read);
+//     cannot stream forever and a FIFO is never read), and for the
+//     system policy owned by root and writable only by root;
 //  4. fstatfs: not on a noexec mount;
 //  5. ask the kernel execveat(fd, "", AT_EMPTY_PATH|AT_EXECVE_CHECK)
 //     whether it would execute the file, raise sstar.exec_check with its
