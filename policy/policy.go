@@ -1,0 +1,336 @@
+// Package policy runs operator policy files: Starlark files, verified like
+// any code, that decide what sstar records and forbids before a script
+// runs.
+//
+// The system policy, at the fixed path SystemPath, runs first. It must be
+// owned by root and not writable by group or others (checked on the open
+// descriptor), and pass the same verification as code. It may change the
+// settings that weaken or strengthen verification and recording (the
+// stamp's extended attribute, the code size cap, kernel-check enforcement,
+// default and maximum limits, mandatory sinks) and install audit hooks.
+// Additive policy files (--policy FILE) run after it and may only add
+// hooks and lower limits.
+//
+// Policy files see a `policy` module that scripts never see:
+//
+//	policy.trust(xattr=, max_code_size=, exec_check=)    system policy only
+//	policy.sink(audit_log=, syslog=, syslog_ca=)         system policy only
+//	policy.limits(steps=, timeout=, max_steps=, max_timeout=)
+//	policy.path, policy.system
+//
+// and install hooks with sys.addaudithook. Hooks a policy installs run
+// before any hook a script adds, see every event (the script's own
+// sys.addaudithook attempts included), and cannot be removed.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/builtins"
+	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/opencode"
+)
+
+// SystemPath is where the system policy lives. It is fixed at build time
+// (go build -ldflags "-X github.com/sstar-project/sstar/policy.SystemPath=/path")
+// and never taken from flags or the environment.
+var SystemPath = "/etc/sstar/policy.star"
+
+// MaxCodeSizeLimit bounds policy.trust(max_code_size=).
+const MaxCodeSizeLimit = 1 << 30
+
+// Settings are what policy files decide. Defaults returns the built-in
+// ones, which apply when there is no system policy.
+type Settings struct {
+	// Verification (system policy only).
+	Xattr            string // the stamp's extended attribute, namespace included
+	MaxCodeSize      int64  // largest code file in bytes
+	EnforceExecCheck bool   // refuse what AT_EXECVE_CHECK refuses, even without the securebit
+
+	// Limits. Steps and Timeout apply when a run asks for none; a run may
+	// ask for less, or for more up to MaxSteps and MaxTimeout. Zero means
+	// none. Additive policies lower all four.
+	Steps, MaxSteps     uint64
+	Timeout, MaxTimeout time.Duration
+
+	// Sinks every run must record to (system policy only).
+	Sinks []Sink
+}
+
+// A Sink is a mandatory audit destination.
+type Sink struct {
+	AuditLog string // a JSON Lines file, or
+	Syslog   string // a syslog address (unix://, udp://, tcp://, tls://)
+	SyslogCA string // CA file for tls://
+}
+
+// Defaults returns the built-in settings: stamps in user.sstar.sha256,
+// opencode's size cap, the kernel asked but not enforced (unless the
+// process has SECBIT_EXEC_RESTRICT_FILE), no limits, no mandatory sinks.
+func Defaults() Settings {
+	return Settings{
+		Xattr:       opencode.DefaultXattrName,
+		MaxCodeSize: opencode.DefaultMaxSize,
+	}
+}
+
+// Opener returns the code opener these settings describe.
+func (s *Settings) Opener() *opencode.Opener {
+	return &opencode.Opener{XattrName: s.Xattr, MaxSize: s.MaxCodeSize, EnforceExecCheck: s.EnforceExecCheck}
+}
+
+// Limits resolves the limits of a run that asked for steps and timeout
+// (zero: nothing asked). Asking above a maximum is an error naming it.
+func (s *Settings) Limits(steps uint64, timeout time.Duration) (uint64, time.Duration, error) {
+	if steps == 0 {
+		steps = s.Steps
+	} else if s.MaxSteps != 0 && steps > s.MaxSteps {
+		return 0, 0, fmt.Errorf("--max-steps %d is above the maximum of %d set by the system policy", steps, s.MaxSteps)
+	}
+	if timeout == 0 {
+		timeout = s.Timeout
+	} else if s.MaxTimeout != 0 && timeout > s.MaxTimeout {
+		return 0, 0, fmt.Errorf("--timeout %s is above the maximum of %s set by the system policy", timeout, s.MaxTimeout)
+	}
+	return steps, timeout, nil
+}
+
+// An Error is a policy file that failed: it could not be verified, had a
+// syntax or runtime error, or tried a setting it may not change. No script
+// code runs after one.
+type Error struct {
+	Path string
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("policy %s: %v", e.Path, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Run runs the policy file at path on h, with opener checking it (and the
+// modules it loads), and applies what it decides to s. system says whether
+// it is the system policy. On success it raises sstar.policy(path).
+func Run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, s *Settings) error {
+	st := &state{path: path, system: system, next: *s}
+	st.next.Sinks = append([]Sink(nil), s.Sinks...)
+	_, err := h.Exec(ctx, interp.Exec{
+		Path:        path,
+		Opener:      opener,
+		Predeclared: starlark.StringDict{"policy": st.module()},
+	})
+	st.done = true
+	if err != nil {
+		return &Error{Path: path, Err: err}
+	}
+	if err := h.Audit().Raise(nil, audit.Policy, starlark.String(path)); err != nil {
+		return &Error{Path: path, Err: err}
+	}
+	*s = st.next
+	return nil
+}
+
+// state is one policy file's run: what it may change and has changed.
+type state struct {
+	path   string
+	system bool
+	next   Settings
+	done   bool // settings are fixed once the file has run
+}
+
+func (st *state) module() *starlarkstruct.Module {
+	m := &starlarkstruct.Module{Name: "policy", Members: starlark.StringDict{
+		"path":   starlark.String(st.path),
+		"system": starlark.Bool(st.system),
+		"trust":  builtins.Guard(starlark.NewBuiltin("policy.trust", st.trust)),
+		"sink":   builtins.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
+		"limits": builtins.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
+	}}
+	m.Freeze()
+	return m
+}
+
+// check refuses a settings change that is not allowed here.
+func (st *state) check(b *starlark.Builtin, systemOnly bool) error {
+	if st.done {
+		return fmt.Errorf("%s: settings can only be changed while the policy file runs, not from a hook", b.Name())
+	}
+	if systemOnly && !st.system {
+		return fmt.Errorf("%s: only the system policy (%s) may change this setting; %s is an additive policy", b.Name(), SystemPath, st.path)
+	}
+	return nil
+}
+
+func (st *state) trust(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := st.check(b, true); err != nil {
+		return nil, err
+	}
+	var xattrName, execCheck string
+	var maxSize starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "xattr?", &xattrName, "max_code_size?", &maxSize, "exec_check?", &execCheck); err != nil {
+		return nil, err
+	}
+	if xattrName != "" {
+		rest, ok := strings.CutPrefix(xattrName, "user.")
+		if !ok {
+			rest, ok = strings.CutPrefix(xattrName, "trusted.")
+		}
+		if !ok || rest == "" || strings.ContainsRune(xattrName, 0) || len(xattrName) > 255 {
+			return nil, fmt.Errorf("%s: xattr %q must be user.NAME or trusted.NAME", b.Name(), xattrName)
+		}
+		st.next.Xattr = xattrName
+	}
+	if maxSize != starlark.None {
+		n, err := starlark.AsInt32(maxSize)
+		if err != nil || n <= 0 || n > MaxCodeSizeLimit {
+			return nil, fmt.Errorf("%s: max_code_size must be a number of bytes from 1 to %d, got %s", b.Name(), MaxCodeSizeLimit, maxSize)
+		}
+		st.next.MaxCodeSize = int64(n)
+	}
+	switch execCheck {
+	case "":
+	case "ask":
+		st.next.EnforceExecCheck = false
+	case "enforce":
+		st.next.EnforceExecCheck = true
+	default:
+		return nil, fmt.Errorf("%s: exec_check must be \"ask\" or \"enforce\", got %q", b.Name(), execCheck)
+	}
+	return starlark.None, nil
+}
+
+func (st *state) sink(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := st.check(b, true); err != nil {
+		return nil, err
+	}
+	var s Sink
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "audit_log?", &s.AuditLog, "syslog?", &s.Syslog, "syslog_ca?", &s.SyslogCA); err != nil {
+		return nil, err
+	}
+	switch {
+	case (s.AuditLog == "") == (s.Syslog == ""):
+		return nil, fmt.Errorf("%s: give exactly one of audit_log= or syslog=", b.Name())
+	case s.SyslogCA != "" && !strings.HasPrefix(s.Syslog, "tls://"):
+		return nil, fmt.Errorf("%s: syslog_ca= goes with a tls:// syslog address", b.Name())
+	case strings.ContainsRune(s.AuditLog+s.Syslog+s.SyslogCA, 0):
+		return nil, fmt.Errorf("%s: NUL byte in an address or path", b.Name())
+	}
+	st.next.Sinks = append(st.next.Sinks, s)
+	return starlark.None, nil
+}
+
+func (st *state) limits(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := st.check(b, false); err != nil {
+		return nil, err
+	}
+	var steps, maxSteps, timeout, maxTimeout starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "steps?", &steps, "timeout?", &timeout, "max_steps?", &maxSteps, "max_timeout?", &maxTimeout); err != nil {
+		return nil, err
+	}
+	s := &st.next
+	if !st.system {
+		if maxSteps != starlark.None || maxTimeout != starlark.None {
+			return nil, fmt.Errorf("%s: only the system policy (%s) may set max_steps or max_timeout; an additive policy lowers limits with steps= and timeout=", b.Name(), SystemPath)
+		}
+		if steps != starlark.None {
+			n, err := asSteps(b, "steps", steps)
+			if err != nil {
+				return nil, err
+			}
+			if cur := effective(s.Steps, s.MaxSteps); cur != 0 && n > cur {
+				return nil, fmt.Errorf("%s: steps=%d would raise the step limit above %d; an additive policy may only lower limits", b.Name(), n, cur)
+			}
+			s.Steps, s.MaxSteps = n, n
+		}
+		if timeout != starlark.None {
+			d, err := asDuration(b, "timeout", timeout)
+			if err != nil {
+				return nil, err
+			}
+			if cur := time.Duration(effective(uint64(s.Timeout), uint64(s.MaxTimeout))); cur != 0 && d > cur {
+				return nil, fmt.Errorf("%s: timeout=%s would raise the time limit above %s; an additive policy may only lower limits", b.Name(), d, cur)
+			}
+			s.Timeout, s.MaxTimeout = d, d
+		}
+		return starlark.None, nil
+	}
+	var err error
+	if steps != starlark.None {
+		if s.Steps, err = asSteps(b, "steps", steps); err != nil {
+			return nil, err
+		}
+	}
+	if maxSteps != starlark.None {
+		if s.MaxSteps, err = asSteps(b, "max_steps", maxSteps); err != nil {
+			return nil, err
+		}
+	}
+	if timeout != starlark.None {
+		if s.Timeout, err = asDuration(b, "timeout", timeout); err != nil {
+			return nil, err
+		}
+	}
+	if maxTimeout != starlark.None {
+		if s.MaxTimeout, err = asDuration(b, "max_timeout", maxTimeout); err != nil {
+			return nil, err
+		}
+	}
+	if s.MaxSteps != 0 && (s.Steps == 0 || s.Steps > s.MaxSteps) {
+		return nil, fmt.Errorf("%s: steps (%d) must be set and at most max_steps (%d)", b.Name(), s.Steps, s.MaxSteps)
+	}
+	if s.MaxTimeout != 0 && (s.Timeout == 0 || s.Timeout > s.MaxTimeout) {
+		return nil, fmt.Errorf("%s: timeout (%s) must be set and at most max_timeout (%s)", b.Name(), s.Timeout, s.MaxTimeout)
+	}
+	return starlark.None, nil
+}
+
+// effective is the lower non-zero of a default and a maximum (0: none).
+func effective(def, max uint64) uint64 {
+	switch {
+	case def == 0:
+		return max
+	case max == 0:
+		return def
+	}
+	return min(def, max)
+}
+
+func asSteps(b *starlark.Builtin, name string, v starlark.Value) (uint64, error) {
+	var n uint64
+	if i, ok := v.(starlark.Int); ok {
+		if u, ok := i.Uint64(); ok && u > 0 {
+			n = u
+		}
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%s: %s must be a positive number of steps, got %s", b.Name(), name, v)
+	}
+	return n, nil
+}
+
+// asDuration accepts a duration string ("30s", "5m") or whole seconds.
+func asDuration(b *starlark.Builtin, name string, v starlark.Value) (time.Duration, error) {
+	var d time.Duration
+	switch v := v.(type) {
+	case starlark.String:
+		d, _ = time.ParseDuration(string(v))
+	case starlark.Int:
+		if n, ok := v.Int64(); ok && n > 0 && n < int64(1<<62/time.Second) {
+			d = time.Duration(n) * time.Second
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%s: %s must be a positive duration such as \"30s\" or a number of seconds, got %s", b.Name(), name, v)
+	}
+	return d, nil
+}
+
+// ErrUnsafeSystemPolicy is wrapped by the refusal of a system policy file
+// that is not owned by root or is writable by group or others.
+var ErrUnsafeSystemPolicy = errors.New("system policy must be owned by root and not writable by group or others")
