@@ -25,6 +25,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -34,6 +35,7 @@ import (
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/harden"
 	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/policy"
 )
 
 // Exit statuses. README.md and `sstar --help` describe them.
@@ -80,8 +82,12 @@ Flags:
   --syslog-cert FILE, --syslog-key FILE
                       for tls://: a client certificate and its key
   --max-steps N       stop the script after N Starlark computation steps,
-                      counted over all its modules and hooks
-  --timeout DURATION  stop the script after DURATION (e.g. 30s, 5m)
+                      counted over all its modules and hooks (at most the
+                      system policy's maximum)
+  --timeout DURATION  stop the script after DURATION (e.g. 30s, 5m; at most
+                      the system policy's maximum)
+  --policy FILE       run the verified policy FILE before the script: it may
+                      add audit hooks and lower limits (repeatable)
   -E                  ignore the environment (always in force)
   --version           print the version and exit
   -h, --help          print this help and exit
@@ -102,6 +108,12 @@ Subcommands:
 A script whose first argument should be one of these words is run as
 ./WORD.
 
+Policy: the system policy, fixed at build time as
+  SYSTEM_POLICY_PATH
+runs before everything else when it exists. It must be owned by root, not
+writable by group or others, and stamped like code; otherwise sstar refuses
+to start (exit 126). See docs/policy.md.
+
 Exit status:
   0    the script ran to the end
   1    the script failed: an error, fail(), an aborted audit event, a limit
@@ -110,6 +122,11 @@ Exit status:
   255  an audit event could not be recorded; nothing after it ran (or, at
        the end, a sink could not confirm it recorded the last events)
 `
+
+// usageText is the help, with the system policy path of this build.
+func usageText() string {
+	return strings.Replace(usage, "SYSTEM_POLICY_PATH", policy.SystemPath, 1)
+}
 
 // sstar is the whole command, minus the process exit.
 func sstar(args []string, stdout, stderr io.Writer) int {
@@ -124,7 +141,7 @@ func sstar(args []string, stdout, stderr io.Writer) int {
 		case "verify":
 			return cmdVerify(args[1:], stdout, stderr)
 		case "help":
-			fmt.Fprint(stdout, usage)
+			fmt.Fprint(stdout, usageText())
 			return exitOK
 		}
 	}
@@ -139,6 +156,7 @@ type runFlags struct {
 	syslogCA string
 	// syslogCert and syslogKey are a TLS client certificate.
 	syslogCert, syslogKey string
+	policies              []string
 	maxSteps              uint64
 	timeout               time.Duration
 	noEnv                 bool
@@ -166,6 +184,13 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.syslogCA, "syslog-ca", "", "")
 	fs.StringVar(&f.syslogCert, "syslog-cert", "", "")
 	fs.StringVar(&f.syslogKey, "syslog-key", "", "")
+	fs.Func("policy", "", func(p string) error {
+		if p == "" {
+			return errors.New("want a policy file")
+		}
+		f.policies = append(f.policies, p)
+		return nil
+	})
 	fs.Func("max-steps", "", func(s string) error {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || n == 0 {
@@ -200,7 +225,7 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		return exitUsage
 	}
 	if f.help {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText())
 		return exitOK
 	}
 	if f.version {
@@ -224,6 +249,18 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintf(stderr, "sstar: cannot lock code stamps before running code: %v; refusing to run anything\n", err)
 		return exitRefused
 	}
+	// Mandatory sinks are known only once the system policy has run; keep
+	// what happens until then so they record it too.
+	early := &earlyEvents{}
+	if err := d.AddHook(early.hook); err != nil {
+		return fatal(stderr, d, err)
+	}
+
+	h := interp.New(interp.Options{Audit: d, Stdout: stdout, Predeclared: builtins.Modules()})
+	settings, code := systemPolicy(h, early, runSinks, runID, stderr)
+	if code != exitOK {
+		return code
+	}
 
 	// Launch modes that would run code nobody vouched for: raise their
 	// event (so hooks and sinks see the attempt), then refuse.
@@ -246,20 +283,31 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		return exitUsage
 	}
 
+	for _, p := range f.policies {
+		if err := policy.Run(context.Background(), h, settings.Opener(), p, false, settings); err != nil {
+			return policyFailed(stderr, d, err)
+		}
+	}
+	steps, timeout, err := settings.Limits(f.maxSteps, f.timeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "sstar: %v\n", err)
+		return exitUsage
+	}
+
 	ctx := context.Background()
-	if f.timeout > 0 {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	h := interp.New(interp.Options{
-		Audit:       d,
-		MaxSteps:    f.maxSteps,
-		Stdout:      stdout,
-		Predeclared: builtins.Modules(),
-	})
 	script, scriptArgs := f.remaining[0], f.remaining[1:]
-	_, err = h.RunFile(ctx, script, scriptArgs)
+	_, err = h.Exec(ctx, interp.Exec{
+		Path:     script,
+		Args:     scriptArgs,
+		Event:    audit.RunFile,
+		Opener:   settings.Opener(),
+		MaxSteps: steps,
+	})
 	return exitStatus(stderr, d, err)
 }
 

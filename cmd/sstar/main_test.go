@@ -1,15 +1,25 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/sstar-project/sstar/policy"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"sstar": func() { os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr)) },
+		"sstar": func() {
+			// The system policy path is fixed at build time; the test
+			// binary points it into the story's work directory, so no
+			// story depends on the machine's /etc.
+			policy.SystemPath = os.Getenv("TEST_SYSTEM_POLICY")
+			os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
+		},
 	})
 }
 
@@ -19,10 +29,39 @@ func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "root":
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			// Scripts see an environment of their own; sstar must not care.
 			env.Setenv("SSTAR_SHOULD_BE_IGNORED", "1")
-			return nil
+			env.Setenv("TEST_SYSTEM_POLICY", filepath.Join(env.WorkDir, "etc/sstar/policy.star"))
+			// The example policies, so stories test the files users read.
+			return copyDir("../../examples/policies", filepath.Join(env.WorkDir, "examples/policies"))
 		},
 	})
+}
+
+func copyDir(from, to string) error {
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
