@@ -8,14 +8,8 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/opencode"
+	"github.com/sstar-project/sstar/policy"
 )
-
-// codeOpener is the opencode configuration of `sstar trust` and `sstar
-// verify`. It must be the one runs use, so that what trust stamps is what
-// verify and runs check (the same xattr name, the same size limit, the
-// same kernel-check enforcement): those settings come from the system
-// policy only.
-var codeOpener = func() *opencode.Opener { return new(opencode.Opener) }
 
 const trustUsage = "usage: sstar trust [-v] PATH..."
 
@@ -23,7 +17,7 @@ const trustUsage = "usage: sstar trust [-v] PATH..."
 // file under a directory) with the SHA-256 of its content, so that sstar
 // will run it. It is idempotent. It does not install the run mode's
 // seccomp filter: writing stamps is its job.
-func cmdTrust(args []string, stdout, stderr io.Writer) int {
+func cmdTrust(args []string, stdout, stderr io.Writer) (status int) {
 	fs := flag.NewFlagSet("sstar trust", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	verbose := fs.Bool("v", false, "")
@@ -35,28 +29,50 @@ func cmdTrust(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sstar trust: no files given; %s\n", trustUsage)
 		return exitUsage
 	}
-	o, d := codeOpener(), new(audit.Dispatcher)
+	// The system policy is stamped first, with the built-in settings it
+	// is always checked with: until it is stamped it cannot run, and the
+	// rest is stamped with the settings it sets.
+	defaults := policy.Defaults()
 	failed := false
+	stamp := func(o *opencode.Opener, d *audit.Dispatcher, p string) {
+		did, _, err := o.Stamp(d, p)
+		switch {
+		case err != nil:
+			failed = true
+			var se *opencode.StampError
+			if errors.As(err, &se) {
+				fmt.Fprintf(stderr, "sstar trust: %v\n", err)
+			} else {
+				fmt.Fprintf(stderr, "sstar trust: cannot stamp %s: %v\n", p, err)
+			}
+		case *verbose && did != opencode.Unchanged:
+			fmt.Fprintf(stdout, "%s %s\n", did, p)
+		}
+	}
+	found := map[string]int{}
 	for _, root := range fs.Args() {
-		n := 0
 		opencode.WalkCode(root, func(p string) error {
-			n++
-			did, _, err := o.Stamp(d, p)
-			switch {
-			case err != nil:
-				failed = true
-				var se *opencode.StampError
-				if errors.As(err, &se) {
-					fmt.Fprintf(stderr, "sstar trust: %v\n", err)
-				} else {
-					fmt.Fprintf(stderr, "sstar trust: cannot stamp %s: %v\n", p, err)
-				}
-			case *verbose && did != opencode.Unchanged:
-				fmt.Fprintf(stdout, "%s %s\n", did, p)
+			found[root]++
+			if isSystemPolicy(p) {
+				stamp(defaults.Opener(), new(audit.Dispatcher), p)
 			}
 			return nil
 		})
-		if n == 0 {
+	}
+
+	openerFor, d, sinks, status := subcommandPolicy(stderr)
+	defer func() { status = sinks.close(stderr, status) }()
+	if status != exitOK {
+		return status
+	}
+	for _, root := range fs.Args() {
+		opencode.WalkCode(root, func(p string) error {
+			if !isSystemPolicy(p) {
+				stamp(openerFor(p), d, p)
+			}
+			return nil
+		})
+		if found[root] == 0 {
 			fmt.Fprintf(stderr, "sstar trust: no *.star files under %s; nothing stamped there\n", root)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/opencode"
 )
 
@@ -15,7 +14,7 @@ const verifyUsage = "usage: sstar verify PATH..."
 // cmdVerify is `sstar verify PATH...`: check each file (each *.star file
 // under a directory) exactly as a run would before compiling it, and say
 // so in one line per file. It exits 0 only if every file verifies.
-func cmdVerify(args []string, stdout, stderr io.Writer) int {
+func cmdVerify(args []string, stdout, stderr io.Writer) (status int) {
 	fs := flag.NewFlagSet("sstar verify", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -26,13 +25,17 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sstar verify: no files given; %s\n", verifyUsage)
 		return exitUsage
 	}
-	o, d := codeOpener(), new(audit.Dispatcher)
+	openerFor, d, sinks, status := subcommandPolicy(stderr)
+	defer func() { status = sinks.close(stderr, status) }()
+	if status != exitOK {
+		return status
+	}
 	bad := false
 	for _, root := range fs.Args() {
 		n := 0
 		opencode.WalkCode(root, func(p string) error {
 			n++
-			_, err := o.Verify(d, p)
+			_, err := openerFor(p).Verify(d, p)
 			if err != nil {
 				bad = true
 			}
