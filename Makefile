@@ -25,6 +25,9 @@ test-short:
 bench:
 	$(GO) run ./bench/cmd/sstarbench -go $(GO) $(BENCHFLAGS)
 
+demo:
+	scripts/demo.sh
+
 docs:
 	$(GO) run ./cmd/sstar events --markdown > docs/events.md
 
