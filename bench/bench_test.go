@@ -50,6 +50,21 @@ func TestRatio(t *testing.T) {
 	}
 }
 
+func TestPairedRatio(t *testing.T) {
+	// Round 2 is a burst that slowed only a: the paired median ignores it.
+	a := &Sample{Wall: []time.Duration{110, 105, 300}, CPU: []time.Duration{10, 10, 10}}
+	b := &Sample{Wall: []time.Duration{100, 100, 100}, CPU: []time.Duration{10, 20, 5}}
+	if got := PairedRatio(a, b, false); got != 1.1 {
+		t.Errorf("PairedRatio wall = %v, want 1.1", got)
+	}
+	if got := PairedRatio(a, b, true); got != 1 {
+		t.Errorf("PairedRatio cpu = %v, want 1", got)
+	}
+	if got := PairedRatio(&Sample{}, b, false); !math.IsNaN(got) {
+		t.Errorf("PairedRatio without rounds = %v, want NaN", got)
+	}
+}
+
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		2:                       "2.00 ns",

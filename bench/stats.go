@@ -69,6 +69,29 @@ func quantile(xs []float64, q float64) float64 {
 	return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
 }
 
+// PairedRatio returns the median over rounds of a's time divided by b's
+// in the same round (wall time, or CPU time if cpu), for samples taken by
+// Interleave: runs of one round are next to each other in time, so a
+// burst of load that hits one round is one outlier among the ratios
+// instead of a shift of one median. NaN without rounds.
+func PairedRatio(a, b *Sample, cpu bool) float64 {
+	x, y := a.Wall, b.Wall
+	if cpu {
+		x, y = a.CPU, b.CPU
+	}
+	n := min(len(x), len(y))
+	rs := make([]float64, 0, n)
+	for i := 0; i < n; i++ {
+		if y[i] > 0 {
+			rs = append(rs, float64(x[i])/float64(y[i]))
+		}
+	}
+	if len(rs) == 0 {
+		return math.NaN()
+	}
+	return MedianFloat(rs)
+}
+
 // Ratio returns a/b, or NaN when b is zero.
 func Ratio(a, b time.Duration) float64 {
 	if b == 0 {

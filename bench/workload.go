@@ -21,11 +21,15 @@ const (
 	ComputeScript = "compute.star"
 	LoadScript    = "load.star"
 	ModulesDir    = "mods"
-	LoopScript    = "events_loop.star"
-	EventsScript  = "events_none.star"
-	HookScript    = "events_hook.star"
-	FSReadScript  = "fsread.star"
-	FilesDir      = "files"
+	// LoadExecScript loads the same modules from ExecModulesDir, where
+	// they have mode 0755.
+	LoadExecScript = "load_exec.star"
+	ExecModulesDir = "modsx"
+	LoopScript     = "events_loop.star"
+	EventsScript   = "events_none.star"
+	HookScript     = "events_hook.star"
+	FSReadScript   = "fsread.star"
+	FilesDir       = "files"
 
 	PyLoop      = "events_loop.py"
 	PyEvents    = "events_none.py"
@@ -59,20 +63,21 @@ const (
 // WriteWorkloads writes every workload into dir.
 func WriteWorkloads(dir string, p Params) error {
 	files := map[string]string{
-		StartupScript: "print(\"" + WantStartup + "\")\n",
-		LoadScript:    loadScript(p.Modules),
-		LoopScript:    eventsScript(p.Events, false, false),
-		EventsScript:  eventsScript(p.Events, true, false),
-		HookScript:    eventsScript(p.Events, true, true),
-		FSReadScript:  fsReadScript(dir, p.Files),
-		PyLoop:        pyEvents(p.Events, false, ""),
-		PyEvents:      pyEvents(p.Events, true, ""),
-		PyHook:        pyEvents(p.Events, true, pyNopHook),
-		PySink:        pyEvents(p.Events, true, pySinkHook),
-		PyRead:        pyRead(dir, p.Files, ""),
-		PyReadHook:    pyRead(dir, p.Files, pyNopHook),
-		PyReadSink:    pyRead(dir, p.Files, pySinkHook),
-		PyInProcess:   pyInProcess,
+		StartupScript:  "print(\"" + WantStartup + "\")\n",
+		LoadScript:     loadScript(ModulesDir, p.Modules),
+		LoadExecScript: loadScript(ExecModulesDir, p.Modules),
+		LoopScript:     eventsScript(p.Events, false, false),
+		EventsScript:   eventsScript(p.Events, true, false),
+		HookScript:     eventsScript(p.Events, true, true),
+		FSReadScript:   fsReadScript(dir, p.Files),
+		PyLoop:         pyEvents(p.Events, false, ""),
+		PyEvents:       pyEvents(p.Events, true, ""),
+		PyHook:         pyEvents(p.Events, true, pyNopHook),
+		PySink:         pyEvents(p.Events, true, pySinkHook),
+		PyRead:         pyRead(dir, p.Files, ""),
+		PyReadHook:     pyRead(dir, p.Files, pyNopHook),
+		PyReadSink:     pyRead(dir, p.Files, pySinkHook),
+		PyInProcess:    pyInProcess,
 	}
 	if err := os.MkdirAll(filepath.Join(dir, ModulesDir), 0o755); err != nil {
 		return err
@@ -80,11 +85,19 @@ func WriteWorkloads(dir string, p Params) error {
 	if err := os.MkdirAll(filepath.Join(dir, FilesDir), 0o755); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(filepath.Join(dir, ExecModulesDir), 0o755); err != nil {
+		return err
+	}
 	for i := 0; i < p.Modules; i++ {
 		files[ModulePath(i)] = moduleSource(i)
 	}
 	for name, src := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < p.Modules; i++ {
+		if err := os.WriteFile(filepath.Join(dir, ExecModulePath(i)), []byte(moduleSource(i)), 0o755); err != nil {
 			return err
 		}
 	}
@@ -102,7 +115,12 @@ func WriteWorkloads(dir string, p Params) error {
 
 // ModulePath is the path of the i-th module, relative to the workload
 // directory.
-func ModulePath(i int) string { return fmt.Sprintf("%s/m%03d.star", ModulesDir, i) }
+func ModulePath(i int) string { return moduleFile(ModulesDir, i) }
+
+// ExecModulePath is the path of the i-th module's executable copy.
+func ExecModulePath(i int) string { return moduleFile(ExecModulesDir, i) }
+
+func moduleFile(dir string, i int) string { return fmt.Sprintf("%s/m%03d.star", dir, i) }
 
 // DataPath is the path of the i-th small file.
 func DataPath(i int) string { return fmt.Sprintf("%s/f%d.txt", FilesDir, i) }
@@ -110,9 +128,9 @@ func DataPath(i int) string { return fmt.Sprintf("%s/f%d.txt", FilesDir, i) }
 // CodeFiles lists the Starlark files of a workload directory written
 // with p (the files to stamp), relative to it.
 func CodeFiles(p Params) []string {
-	names := []string{StartupScript, ComputeScript, LoadScript, LoopScript, EventsScript, HookScript, FSReadScript}
+	names := []string{StartupScript, ComputeScript, LoadScript, LoadExecScript, LoopScript, EventsScript, HookScript, FSReadScript}
 	for i := 0; i < p.Modules; i++ {
-		names = append(names, ModulePath(i))
+		names = append(names, ModulePath(i), ExecModulePath(i))
 	}
 	return names
 }
@@ -176,11 +194,11 @@ print("compute", main(%d))
 `, rounds)
 }
 
-func loadScript(n int) string {
+func loadScript(dir string, n int) string {
 	var b strings.Builder
 	b.WriteString("# Loads every module once.\n")
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(&b, "load(%q, v%03d = \"value\")\n", ModulePath(i), i)
+		fmt.Fprintf(&b, "load(%q, v%03d = \"value\")\n", moduleFile(dir, i), i)
 	}
 	b.WriteString("\ndef main():\n    t = 0\n    for v in [")
 	for i := 0; i < n; i++ {
