@@ -2,12 +2,12 @@ module github.com/sstar-project/sstar
 
 go 1.26.8
 
-require go.starlark.net v0.0.0-20260908191801-89a6a09411d5
-
 require (
-	github.com/RackSec/srslog v0.0.0-20180709174129-a4725f04ec91 // indirect
-	github.com/pkg/xattr v0.4.12 // indirect
-	github.com/rogpeppe/go-internal v1.16.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/tools v0.26.0 // indirect
+	github.com/RackSec/srslog v0.0.0-20180709174129-a4725f04ec91
+	github.com/pkg/xattr v0.4.12
+	github.com/rogpeppe/go-internal v1.16.0
+	go.starlark.net v0.0.0-20260908191801-89a6a09411d5
+	golang.org/x/sys v0.49.0
 )
+
+require golang.org/x/tools v0.26.0 // indirect
