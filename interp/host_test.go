@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pkg/xattr"
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
+	"github.com/sstar-project/sstar/opencode/opencodetest"
 )
 
 // writeFiles writes files (name -> content) under dir and stamps each with
@@ -31,13 +31,7 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256([]byte(content))
-		if err := xattr.Set(p, "user.sstar.sha256", []byte(hex.EncodeToString(sum[:]))); err != nil {
-			t.Fatalf("stamping %s: %v (sstar needs a file system with user xattrs)", p, err)
-		}
+		opencodetest.WriteFile(t, p, content)
 	}
 }
 

@@ -2,33 +2,24 @@ package policy_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pkg/xattr"
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/opencode/opencodetest"
 	"github.com/sstar-project/sstar/policy"
 )
 
 func write(t *testing.T, dir, name, src string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(src))
-	if err := xattr.Set(p, "user.sstar.sha256", []byte(hex.EncodeToString(sum[:]))); err != nil {
-		t.Fatalf("stamping %s: %v (needs user xattrs)", p, err)
-	}
+	opencodetest.WriteFile(t, p, src)
 	return p
 }
 
