@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
