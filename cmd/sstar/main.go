@@ -249,15 +249,9 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintf(stderr, "sstar: cannot lock code stamps before running code: %v; refusing to run anything\n", err)
 		return exitRefused
 	}
-	// Mandatory sinks are known only once the system policy has run; keep
-	// what happens until then so they record it too.
-	early := &earlyEvents{}
-	if err := d.AddHook(early.hook); err != nil {
-		return fatal(stderr, d, err)
-	}
 
 	h := interp.New(interp.Options{Audit: d, Stdout: stdout, Predeclared: builtins.Modules()})
-	settings, code := systemPolicy(h, early, runSinks, runID, stderr)
+	settings, code := systemPolicy(h, runSinks, runID, stderr)
 	if code != exitOK {
 		return code
 	}

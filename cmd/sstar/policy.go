@@ -19,25 +19,32 @@ import (
 )
 
 // systemPolicy runs the system policy, if there is one, and opens the
-// mandatory sinks it names, replaying to them what happened so far. It
-// returns the settings for the run, or an exit status other than exitOK.
-func systemPolicy(h *interp.Host, early *earlyEvents, runSinks *sinks, runID string, stderr io.Writer) (*policy.Settings, int) {
+// mandatory sinks it names, replaying to them what happened while it ran.
+// It returns the settings for the run, or an exit status other than
+// exitOK. Without a system policy it adds no hook: a run with no sinks
+// keeps the dispatcher's no-hook fast path.
+func systemPolicy(h *interp.Host, runSinks *sinks, runID string, stderr io.Writer) (*policy.Settings, int) {
 	d := h.Audit()
 	settings := policy.Defaults()
 	_, err := os.Lstat(policy.SystemPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		// No system policy: the built-in defaults apply.
+		return &settings, exitOK // the built-in defaults apply
 	case err != nil:
 		fmt.Fprintf(stderr, "sstar: system policy %s: %v; fix or remove it\n", policy.SystemPath, err)
 		return nil, exitRefused
-	default:
-		opener := settings.Opener()
-		opener.RequireRootOwned = true
-		if err := policy.Run(context.Background(), h, opener, policy.SystemPath, true, &settings); err != nil {
-			early.stop()
-			return nil, policyFailed(stderr, d, err)
-		}
+	}
+	// Mandatory sinks are known only once the policy has run; keep what
+	// happens until then so they record it too.
+	early := &earlyEvents{}
+	if err := d.AddHook(early.hook); err != nil {
+		return nil, fatal(stderr, d, err)
+	}
+	opener := settings.Opener()
+	opener.RequireRootOwned = true
+	if err := policy.Run(context.Background(), h, opener, policy.SystemPath, true, &settings); err != nil {
+		early.stop()
+		return nil, policyFailed(stderr, d, err)
 	}
 	events := early.stop()
 	for _, s := range settings.Sinks {
@@ -67,12 +74,8 @@ func systemPolicy(h *interp.Host, early *earlyEvents, runSinks *sinks, runID str
 // the built-in defaults and the root-owner rule, as runs check it.
 func subcommandPolicy(stderr io.Writer) (openerFor func(string) *opencode.Opener, d *audit.Dispatcher, s *sinks, status int) {
 	d, s = new(audit.Dispatcher), new(sinks)
-	early := &earlyEvents{}
-	if err := d.AddHook(early.hook); err != nil {
-		return nil, d, s, fatal(stderr, d, err)
-	}
 	h := interp.New(interp.Options{Audit: d, Stdout: stderr, Predeclared: builtins.Modules()})
-	settings, status := systemPolicy(h, early, s, jsonl.NewRunID(), stderr)
+	settings, status := systemPolicy(h, s, jsonl.NewRunID(), stderr)
 	if status != exitOK {
 		return nil, d, s, status
 	}
