@@ -105,8 +105,8 @@ Subcommands:
                        if all verify. See docs/opencode.md
   help                 print this help
 
-A script whose first argument should be one of these words is run as
-./WORD.
+To run a script whose name is one of these words, give its path:
+sstar ./events.
 
 Policy: the system policy, fixed at build time as
   SYSTEM_POLICY_PATH
@@ -118,7 +118,8 @@ Exit status:
   0    the script ran to the end
   1    the script failed: an error, fail(), an aborted audit event, a limit
   2    usage error, or a refused launch mode (-c, standard input, no script)
-  126  code refused by verification (the script or any module it loads)
+  126  code refused by verification (the script, any module it loads, a
+       policy file), or an unsafe system policy
   255  an audit event could not be recorded; nothing after it ran (or, at
        the end, a sink could not confirm it recorded the last events)
 `
