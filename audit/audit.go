@@ -54,10 +54,19 @@ import (
 )
 
 // An Event is what a hook receives: the event's name and its arguments.
-// Args belongs to the hook; it is not reused after the hook returns.
+//
+// Like a slog.Record, an Event is borrowed: Args may be reused once the
+// hook returns. A hook that keeps an event past its call (to replay it, to
+// compare later) must keep ev.Clone(). Sinks render it during the call.
 type Event struct {
 	Name string
 	Args starlark.Tuple
+}
+
+// Clone returns a copy of ev whose Args the caller owns.
+func (ev Event) Clone() Event {
+	ev.Args = append(starlark.Tuple(nil), ev.Args...)
+	return ev
 }
 
 // A Hook is a Go audit hook. It is called synchronously, before the action
@@ -131,7 +140,8 @@ func (d *Dispatcher) Failed() error {
 // the event, and otherwise an *AbortError naming it. The caller must not
 // perform the action unless Raise returns nil.
 //
-// Raise does not retain args; with no hooks it does not allocate.
+// Raise does not retain args; with no hooks it does not allocate, and
+// with Go hooks only it allocates nothing of its own.
 func (d *Dispatcher) Raise(t *starlark.Thread, spec *Spec, args ...starlark.Value) error {
 	// Small enough to inline: with no hooks the call costs a load and a
 	// compare at the call site.
@@ -149,11 +159,37 @@ func (d *Dispatcher) raise(t *starlark.Thread, spec *Spec, args []starlark.Value
 	if hs == nil {
 		return nil
 	}
+	if hs.failed != nil {
+		return &AbortError{Event: spec.Name, Err: hs.failed}
+	}
+	if len(hs.goHooks) > 0 {
+		// Go hooks borrow the arguments, in a pooled buffer: the common
+		// case (sinks only) then allocates nothing per event, and args
+		// does not escape, so callers need not allocate either.
+		buf := argPool.Get().(*argBuf)
+		tuple := append(buf.a[:0], args...)
+		err := d.callGoHooks(hs, Event{Name: spec.Name, Args: tuple})
+		clear(tuple)
+		buf.a = tuple[:0]
+		argPool.Put(buf)
+		if err != nil {
+			return err
+		}
+	}
+	if len(hs.scriptHooks) == 0 {
+		return nil
+	}
+	// A script hook may keep its arguments: give it its own frozen copy.
 	tuple := make(starlark.Tuple, len(args))
 	copy(tuple, args)
 	tuple.Freeze()
-	return d.dispatch(hs, t, spec.Name, tuple)
+	return d.dispatchScript(hs, t, spec.Name, tuple)
 }
+
+// argBuf holds the arguments Go hooks borrow during one event.
+type argBuf struct{ a starlark.Tuple }
+
+var argPool = sync.Pool{New: func() any { return &argBuf{a: make(starlark.Tuple, 0, 8)} }}
 
 // RaiseTuple raises an event whose name and arguments come from a script
 // (sys.audit). The arguments are passed to hooks as they are, not frozen.
@@ -165,23 +201,47 @@ func (d *Dispatcher) RaiseTuple(t *starlark.Thread, name string, args starlark.T
 	if hs == nil {
 		return nil
 	}
-	return d.dispatch(hs, t, name, args)
-}
-
-func (d *Dispatcher) dispatch(hs *hookSet, t *starlark.Thread, name string, args starlark.Tuple) error {
 	if hs.failed != nil {
 		return &AbortError{Event: name, Err: hs.failed}
 	}
-	ev := Event{Name: name, Args: args}
-	for _, h := range hs.goHooks {
-		if err := callGo(h, ev); err != nil {
-			return d.aborted(hs, name, err)
-		}
+	if err := d.callGoHooks(hs, Event{Name: name, Args: args}); err != nil {
+		return err
 	}
 	if len(hs.scriptHooks) == 0 {
 		return nil
 	}
 	return d.dispatchScript(hs, t, name, args)
+}
+
+// callGoHooks calls the Go hooks in order until one returns an error. A
+// hook that panics could not record the event: fail closed.
+func (d *Dispatcher) callGoHooks(hs *hookSet, ev Event) error {
+	err, p, stack := runGoHooks(hs.goHooks, ev)
+	if p != nil {
+		err = fmt.Errorf("%w: audit hook panicked: %v\n%s", ErrNotRecorded, p, stack)
+	}
+	if err != nil {
+		return d.aborted(hs, ev.Name, err)
+	}
+	return nil
+}
+
+// runGoHooks is the loop of callGoHooks, kept small: its deferred
+// recover is most of the cost of an event with one hook.
+func runGoHooks(hooks []Hook, ev Event) (err error, p any, stack []byte) {
+	defer catch(&p, &stack)
+	for _, h := range hooks {
+		if err = h(ev); err != nil {
+			return err, nil, nil
+		}
+	}
+	return nil, nil, nil
+}
+
+func catch(p *any, stack *[]byte) {
+	if r := recover(); r != nil {
+		*p, *stack = r, debug.Stack()
+	}
 }
 
 func (d *Dispatcher) dispatchScript(hs *hookSet, t *starlark.Thread, name string, args starlark.Tuple) error {

@@ -76,7 +76,7 @@ type recorder struct {
 func (r *recorder) hook(ev audit.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
+	r.events = append(r.events, ev.Clone())
 	return nil
 }
 
