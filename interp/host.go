@@ -193,7 +193,7 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 			return fail(err)
 		}
 	}
-	abs, err := filepath.Abs(e.Path)
+	abs, err := opencode.Abs(e.Path)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %v", e.Path, err))
 	}

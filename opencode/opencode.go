@@ -159,7 +159,7 @@ func (o *Opener) Verify(d *audit.Dispatcher, path string) (Code, error) {
 type raiseFunc func(spec *audit.Spec, args ...starlark.Value) error
 
 func (o *Opener) openCode(raise raiseFunc, path string) (Code, error) {
-	abs, err := filepath.Abs(path)
+	abs, err := Abs(path)
 	if err != nil {
 		return Code{}, &RefusedError{Path: path, Reason: fmt.Errorf("%w: cannot make the path absolute: %v", ErrUnreadable, err)}
 	}
@@ -466,4 +466,20 @@ func describeMode(mode uint32) string {
 		return "a symbolic link"
 	}
 	return fmt.Sprintf("of unknown type %#o", mode&unix.S_IFMT)
+}
+
+// Abs returns an absolute, lexically clean form of path, relative paths
+// joined to the working directory as the kernel names it. It does not use
+// filepath.Abs, whose os.Getwd prefers $PWD when that names the same
+// directory through other links: the environment must not choose which
+// file "../lib.star" is.
+func Abs(path string) (string, error) {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path), nil
+	}
+	wd, err := syscall.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	return filepath.Join(wd, path), nil
 }

@@ -66,7 +66,7 @@ func (e *StampError) Unwrap() error { return e.Reason }
 // file, larger than MaxSize), and what cannot hold a stamp.
 func (o *Opener) Stamp(d *audit.Dispatcher, path string) (Stamping, [sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
-	abs, err := filepath.Abs(path)
+	abs, err := Abs(path)
 	if err != nil {
 		return Unchanged, sum, &StampError{Path: path, Reason: fmt.Errorf("%w: %v", ErrUnreadable, err)}
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/sstar-project/sstar/audit"
@@ -93,7 +92,7 @@ func subcommandPolicy(stderr io.Writer) (openerFor func(string) *opencode.Opener
 
 // isSystemPolicy reports whether p names the system policy file.
 func isSystemPolicy(p string) bool {
-	abs, err := filepath.Abs(p)
+	abs, err := opencode.Abs(p)
 	return err == nil && abs == policy.SystemPath
 }
 
