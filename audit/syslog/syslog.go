@@ -191,20 +191,44 @@ func (s *Sink) parseAddr() error {
 	return fmt.Errorf("unknown scheme %q: want unix, udp, tcp or tls", u.Scheme)
 }
 
+// SystemCAFiles are where the system's CA bundle is looked for when a
+// tls:// sink names no CA file: the paths Go itself tries on Linux, but
+// fixed here, not overridable from the environment.
+var SystemCAFiles = []string{
+	"/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Gentoo
+	"/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
+	"/etc/ssl/ca-bundle.pem",             // openSUSE
+	"/etc/pki/tls/cacert.pem",            // OpenELEC
+	"/etc/ssl/cert.pem",                  // Alpine
+}
+
 func (s *Sink) tlsConfig() (*tls.Config, error) {
 	host, _, _ := net.SplitHostPort(s.addr)
 	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	if s.opts.CAFile != "" {
-		pem, err := os.ReadFile(s.opts.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("CA file: %v", unwrapPath(err))
+	// The roots always come from a file named here: never from Go's
+	// system pool, which SSL_CERT_FILE and SSL_CERT_DIR can replace, so
+	// whoever starts sstar cannot choose whom its audit trail trusts.
+	caFile := s.opts.CAFile
+	if caFile == "" {
+		for _, f := range SystemCAFiles {
+			if _, err := os.Stat(f); err == nil {
+				caFile = f
+				break
+			}
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificate in it", s.opts.CAFile)
+		if caFile == "" {
+			return nil, fmt.Errorf("no CA file given and none of %s exists; give one with --syslog-ca", strings.Join(SystemCAFiles, ", "))
 		}
-		cfg.RootCAs = pool
 	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %v", unwrapPath(err))
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", caFile)
+	}
+	cfg.RootCAs = pool
 	if s.opts.CertFile != "" || s.opts.KeyFile != "" {
 		if s.opts.CertFile == "" || s.opts.KeyFile == "" {
 			return nil, errors.New("a client certificate needs both a certificate file and a key file")

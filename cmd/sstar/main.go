@@ -78,7 +78,9 @@ Flags:
                       unix:///dev/log, udp://HOST:PORT, tcp://HOST:PORT or
                       tls://HOST:PORT
   --syslog-ca FILE    for tls://: PEM CA certificates for the server's
-                      certificate (default: the system's)
+                      certificate (default: the system bundle at a fixed
+                      path such as /etc/ssl/certs/ca-certificates.crt;
+                      SSL_CERT_FILE and SSL_CERT_DIR are ignored)
   --syslog-cert FILE, --syslog-key FILE
                       for tls://: a client certificate and its key
   --max-steps N       stop the script after N Starlark computation steps,

@@ -570,3 +570,20 @@ func TestSyslogKilledMidRun(t *testing.T) {
 		t.Errorf("stderr does not name the event: %s", res.stderr)
 	}
 }
+
+// The environment cannot choose whom the syslog sink trusts: with no
+// --syslog-ca, SSL_CERT_FILE and SSL_CERT_DIR naming the server's CA
+// (which Go's system pool would read) change nothing.
+func TestSyslogTLSIgnoresCertEnvironment(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{TLS: true})
+	dir := t.TempDir()
+	script(t, dir, "ticks.star", ticks)
+	cmd := exec.Command(sstarBin, "--syslog", srv.Addr(), "ticks.star", "1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+srv.CAFile, "SSL_CERT_DIR="+filepath.Dir(srv.CAFile))
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 255 || !strings.Contains(string(out), "certificate signed by unknown authority") {
+		t.Fatalf("sstar with SSL_CERT_FILE naming the server's CA: %v\n%s", err, out)
+	}
+}
