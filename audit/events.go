@@ -148,7 +148,8 @@ func Markdown() string {
 	b.WriteString("Every event sstar raises, in the order of the table in `audit/events.go`.\n")
 	b.WriteString("Events marked CPython use the name and argument order of CPython's audit\n")
 	b.WriteString("events table, so detection rules written for Python carry over.\n")
-	b.WriteString("Scripts may raise further events of their own with `sys.audit`.\n\n")
+	b.WriteString("Scripts may raise further events of their own with `sys.audit`, under names\n")
+	b.WriteString("that are not in this table and do not start with `sstar.`: those are sstar's.\n\n")
 	b.WriteString("| event | arguments | when | origin | severity |\n")
 	b.WriteString("| --- | --- | --- | --- | --- |\n")
 	for _, s := range table {

@@ -7,6 +7,8 @@ package builtins
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -49,6 +51,12 @@ func sysAudit(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	}
 	if name == "" {
 		return nil, errors.New("sys.audit: event name must not be empty")
+	}
+	// A script cannot pass for the host: names in sstar's event table,
+	// and the sstar. prefix, are raised only by sstar itself, so a log or
+	// a policy hook can trust that "exec" or "sstar.policy" happened.
+	if audit.Lookup(string(name)) != nil || strings.HasPrefix(string(name), "sstar.") {
+		return nil, fmt.Errorf("sys.audit: %q is one of sstar's own events; scripts raise events of their own names (for example \"app.%s\")", string(name), strings.TrimPrefix(string(name), "sstar."))
 	}
 	d := audit.From(t)
 	if d == nil {
