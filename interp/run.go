@@ -171,11 +171,11 @@ func (r *run) panicked(t *starlark.Thread, where string, p any) error {
 // load implements the load statement for every thread of the run.
 func (r *run) load(t *starlark.Thread, name string) (starlark.StringDict, error) {
 	from := r.stack[len(r.stack)-1]
-	if err := r.host.audit.Raise(t, audit.Load, starlark.String(name), starlark.String(from)); err != nil {
-		return nil, err
-	}
 	if name == "" || strings.IndexByte(name, 0) >= 0 {
 		return nil, fmt.Errorf("invalid module name %q", name)
+	}
+	if err := r.host.audit.Raise(t, audit.Load, starlark.String(name), starlark.String(from)); err != nil {
+		return nil, err
 	}
 	abs := name
 	if !filepath.IsAbs(abs) {
