@@ -18,6 +18,7 @@ func TestMain(m *testing.M) {
 			// binary points it into the story's work directory, so no
 			// story depends on the machine's /etc.
 			policy.SystemPath = os.Getenv("TEST_SYSTEM_POLICY")
+			policy.Required = os.Getenv("TEST_POLICY_REQUIRED") // as -ldflags -X would
 			os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
 		},
 	})

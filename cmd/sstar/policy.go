@@ -25,8 +25,15 @@ import (
 func systemPolicy(h *interp.Host, runSinks *sinks, runID string, stderr io.Writer) (*policy.Settings, int) {
 	d := h.Audit()
 	settings := policy.Defaults()
+	if err := policy.CheckDirs(policy.SystemPath); err != nil {
+		fmt.Fprintf(stderr, "sstar: system policy %s: %v\nsstar: no script code ran\n", policy.SystemPath, err)
+		return nil, exitRefused
+	}
 	_, err := os.Lstat(policy.SystemPath)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && policy.Required == "true":
+		fmt.Fprintf(stderr, "sstar: system policy %s is missing, and this sstar was built to require one; restore it\n", policy.SystemPath)
+		return nil, exitRefused
 	case errors.Is(err, fs.ErrNotExist):
 		return &settings, exitOK // the built-in defaults apply
 	case err != nil:
