@@ -191,6 +191,30 @@ type argBuf struct{ a starlark.Tuple }
 
 var argPool = sync.Pool{New: func() any { return &argBuf{a: make(starlark.Tuple, 0, 8)} }}
 
+// RaiseGo raises an event to the Go hooks (sinks) only, for the host's
+// own notices where no script code may run, such as a watchdog stopping
+// a run that no longer responds. Hook errors other than a failure to
+// record are ignored: the notice is not a request.
+func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) error {
+	if d == nil {
+		return ErrNoDispatcher
+	}
+	hs := d.hooks.Load()
+	if hs == nil {
+		return nil
+	}
+	ev := Event{Name: spec.Name, Args: append(starlark.Tuple(nil), args...)}
+	err, p, _ := runGoHooks(hs.goHooks, ev)
+	if p != nil || (err != nil && errors.Is(err, ErrNotRecorded)) {
+		if err == nil {
+			err = fmt.Errorf("%w: audit hook panicked: %v", ErrNotRecorded, p)
+		}
+		d.fail(err)
+		return err
+	}
+	return nil
+}
+
 // RaiseTuple raises an event whose name and arguments come from a script
 // (sys.audit). The arguments are passed to hooks as they are, not frozen.
 func (d *Dispatcher) RaiseTuple(t *starlark.Thread, name string, args starlark.Tuple) error {

@@ -93,6 +93,8 @@ var (
 		When: "when a Go panic inside a builtin or the interpreter was caught and turned into an error.", Severity: Critical})
 	Abort = define(Spec{Name: "sstar.abort", Args: []string{"event", "reason"},
 		When: "after a hook aborted an event; delivered to Go hooks (sinks) only, so the abort is recorded.", Severity: Error})
+	Watchdog = define(Spec{Name: "sstar.watchdog", Args: []string{"reason"},
+		When: "when a run is still blocked in a builtin some time after its timeout; delivered to Go hooks (sinks) only, then sstar exits with status 1.", Severity: Critical})
 	AddAuditHook = define(Spec{Name: "sys.addaudithook", Args: []string{},
 		When: "before a hook is added, by a script or by the host; any hook may veto it.", CPython: true, Severity: Info})
 	Trust = define(Spec{Name: "sstar.trust", Args: []string{"path", "sha256"},

@@ -126,6 +126,10 @@ Exit status:
        the end, a sink could not confirm it recorded the last events)
 `
 
+// watchdogGrace is how long a run past its timeout may take to stop
+// before the watchdog ends the process.
+const watchdogGrace = 2 * time.Second
+
 // usageText is the help, with the system policy path of this build.
 func usageText() string {
 	return strings.Replace(usage, "SYSTEM_POLICY_PATH", policy.SystemPath, 1)
@@ -296,6 +300,16 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
+		// Cancellation reaches Starlark code between steps, and proc.run's
+		// child; a builtin blocked in a system call (a FIFO's open) never
+		// sees it. The watchdog makes the timeout a hard limit.
+		dog := time.AfterFunc(timeout+watchdogGrace, func() {
+			reason := fmt.Sprintf("timeout of %s passed %s ago and the script is still blocked in a builtin", timeout, watchdogGrace)
+			d.RaiseGo(audit.Watchdog, starlark.String(reason))
+			fmt.Fprintf(stderr, "sstar: %s; stopping sstar\n", reason)
+			os.Exit(runSinks.close(stderr, exitFailed))
+		})
+		defer dog.Stop()
 	}
 	script, scriptArgs := f.remaining[0], f.remaining[1:]
 	_, err = h.Exec(ctx, interp.Exec{
