@@ -8,7 +8,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; echo "(exit status $?)"; }
 
 say "build"
-go build -o bin/sstar ./cmd/sstar || exit 1
+CGO_ENABLED=0 go build -o bin/sstar ./cmd/sstar || exit 1
 sstar=bin/sstar
 run $sstar --version
 
