@@ -174,8 +174,14 @@ func TestVerifyFindsTampering(t *testing.T) {
 	}{
 		{"edited args", join(edit(2, func(b []byte) []byte { return bytes.Replace(b, []byte(`"event 2"`), []byte(`"event X"`), 1) })), 3, jsonl.Edited},
 		{"edited prev", join(edit(2, func(b []byte) []byte {
+			// Another hex digit (flipping a bit would make 'a' or 'f'
+			// no hex at all, a malformed line, in one run of eight).
 			i := bytes.Index(b, []byte(`"prev":"`)) + 8
-			b[i] ^= 1
+			if b[i] == '0' {
+				b[i] = '1'
+			} else {
+				b[i] = '0'
+			}
 			return b
 		})), 3, jsonl.Edited},
 		{"removed", join(append(append([][]byte(nil), ls[:2]...), ls[3:]...)), 3, jsonl.Removed},
