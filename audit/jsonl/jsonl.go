@@ -110,12 +110,39 @@ func Open(path string, opts Options) (*Log, error) {
 	if l.raw, err = f.SyscallConn(); err != nil {
 		return fail(err)
 	}
-	last, cut, err := lastLine(f, fi.Size())
+	last, cut, err := settledLastLine(f, fi.Size())
 	if err != nil {
 		return fail(fmt.Errorf("reading its last line: %v", err))
 	}
 	l.prev, l.cut = last, cut
 	return l, nil
+}
+
+// cutSettle is how long the end of a log must stay the same before an
+// incomplete last line counts as cut off (by a crash or a full disk).
+const cutSettle = 50 * time.Millisecond
+
+// settledLastLine is lastLine for a file other processes may be appending
+// to. One write(2) of a line is atomic for other writers, but not for a
+// reader: ext4 grows the file page by page while it copies, so a line
+// that straddles a page can be seen half-written. A crashed writer's line
+// never completes, a live writer's does within microseconds: an
+// incomplete end counts as cut only once the size stayed the same for
+// cutSettle.
+func settledLastLine(f *os.File, size int64) (last [sha256.Size]byte, cut *[sha256.Size]byte, err error) {
+	last, cut, err = lastLine(f, size)
+	for waited := time.Duration(0); err == nil && cut != nil && waited < cutSettle; waited += 5 * time.Millisecond {
+		time.Sleep(5 * time.Millisecond)
+		fi, serr := f.Stat()
+		if serr != nil {
+			return last, nil, serr
+		}
+		if fi.Size() != size {
+			size, waited = fi.Size(), 0
+			last, cut, err = lastLine(f, size)
+		}
+	}
+	return last, cut, err
 }
 
 // NewRunID returns a random run id: 32 lowercase hex digits.
