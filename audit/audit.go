@@ -55,19 +55,57 @@ import (
 
 // An Event is what a hook receives: the event's name and its arguments.
 //
-// Like a slog.Record, an Event is borrowed: Args may be reused once the
-// hook returns. A hook that keeps an event past its call (to replay it, to
-// compare later) must keep ev.Clone(). Sinks render it during the call.
+// An Event is a value, like a slog.Record: every hook gets its own copy,
+// and may keep it. It carries up to four arguments in itself (every event
+// in the table has at most four), so that raising an event to Go hooks
+// allocates nothing; a hook that keeps only what it renders pays nothing
+// either. Make one with NewEvent.
 type Event struct {
-	Name string
-	Args starlark.Tuple
+	Name  string
+	front [maxInline]starlark.Value
+	back  starlark.Tuple // the arguments, when there are more than maxInline
+	n     int
 }
 
-// Clone returns a copy of ev whose Args the caller owns.
-func (ev Event) Clone() Event {
-	ev.Args = append(starlark.Tuple(nil), ev.Args...)
+// maxInline is how many arguments an Event holds without a tuple.
+const maxInline = 4
+
+// NewEvent returns the event name with a copy of args.
+func NewEvent(name string, args ...starlark.Value) Event {
+	ev := Event{Name: name}
+	ev.set(args)
 	return ev
 }
+
+func (ev *Event) set(args []starlark.Value) {
+	if len(args) <= maxInline {
+		// A loop, not copy: ev is usually on the caller's stack, where
+		// plain stores need no write barrier (copy calls typedslicecopy).
+		for i, a := range args {
+			ev.front[i] = a
+		}
+		ev.n = len(args)
+		return
+	}
+	ev.back = append(starlark.Tuple(nil), args...)
+	ev.n = len(args)
+}
+
+// Args returns the event's arguments. The tuple may be ev's own storage:
+// it is valid while ev is, and must not be modified. A hook that keeps the
+// tuple past its call keeps ev (or a copy of the tuple) with it.
+func (ev *Event) Args() starlark.Tuple {
+	if ev.back != nil {
+		return ev.back[:ev.n:ev.n]
+	}
+	return ev.front[:ev.n:ev.n]
+}
+
+// NumArgs returns the number of arguments.
+func (ev *Event) NumArgs() int { return ev.n }
+
+// Arg returns argument i; it panics if i is out of range, as indexing does.
+func (ev *Event) Arg(i int) starlark.Value { return ev.Args()[i] }
 
 // A Hook is a Go audit hook. It is called synchronously, before the action
 // the event describes. A non-nil error aborts the event. A hook that could
@@ -140,8 +178,8 @@ func (d *Dispatcher) Failed() error {
 // the event, and otherwise an *AbortError naming it. The caller must not
 // perform the action unless Raise returns nil.
 //
-// Raise does not retain args; with no hooks it does not allocate, and
-// with Go hooks only it allocates nothing of its own.
+// Raise does not retain args; with no hooks, or with Go hooks only, it
+// does not allocate.
 func (d *Dispatcher) Raise(t *starlark.Thread, spec *Spec, args ...starlark.Value) error {
 	// Small enough to inline: with no hooks the call costs a load and a
 	// compare at the call site.
@@ -163,16 +201,12 @@ func (d *Dispatcher) raise(t *starlark.Thread, spec *Spec, args []starlark.Value
 		return &AbortError{Event: spec.Name, Err: hs.failed}
 	}
 	if len(hs.goHooks) > 0 {
-		// Go hooks borrow the arguments, in a pooled buffer: the common
-		// case (sinks only) then allocates nothing per event, and args
-		// does not escape, so callers need not allocate either.
-		buf := argPool.Get().(*argBuf)
-		tuple := append(buf.a[:0], args...)
-		err := d.callGoHooks(hs, Event{Name: spec.Name, Args: tuple})
-		clear(tuple)
-		buf.a = tuple[:0]
-		argPool.Put(buf)
-		if err != nil {
+		// The event carries its arguments by value: args does not escape
+		// from here, and nothing is allocated for the Go hooks.
+		var ev Event
+		ev.Name = spec.Name
+		ev.set(args)
+		if err := d.callGoHooks(hs, &ev); err != nil {
 			return err
 		}
 	}
@@ -186,11 +220,6 @@ func (d *Dispatcher) raise(t *starlark.Thread, spec *Spec, args []starlark.Value
 	return d.dispatchScript(hs, t, spec.Name, tuple)
 }
 
-// argBuf holds the arguments Go hooks borrow during one event.
-type argBuf struct{ a starlark.Tuple }
-
-var argPool = sync.Pool{New: func() any { return &argBuf{a: make(starlark.Tuple, 0, 8)} }}
-
 // RaiseGo raises an event to the Go hooks (sinks) only, for the host's
 // own notices where no script code may run, such as a watchdog stopping
 // a run that no longer responds. Hook errors other than a failure to
@@ -203,8 +232,8 @@ func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) error {
 	if hs == nil {
 		return nil
 	}
-	ev := Event{Name: spec.Name, Args: append(starlark.Tuple(nil), args...)}
-	err, p, _ := runGoHooks(hs.goHooks, ev)
+	ev := NewEvent(spec.Name, args...)
+	err, p, _ := runGoHooks(hs.goHooks, &ev)
 	if p != nil || (err != nil && errors.Is(err, ErrNotRecorded)) {
 		if err == nil {
 			err = fmt.Errorf("%w: audit hook panicked: %v", ErrNotRecorded, p)
@@ -228,7 +257,8 @@ func (d *Dispatcher) RaiseTuple(t *starlark.Thread, name string, args starlark.T
 	if hs.failed != nil {
 		return &AbortError{Event: name, Err: hs.failed}
 	}
-	if err := d.callGoHooks(hs, Event{Name: name, Args: args}); err != nil {
+	ev := NewEvent(name, args...)
+	if err := d.callGoHooks(hs, &ev); err != nil {
 		return err
 	}
 	if len(hs.scriptHooks) == 0 {
@@ -239,7 +269,7 @@ func (d *Dispatcher) RaiseTuple(t *starlark.Thread, name string, args starlark.T
 
 // callGoHooks calls the Go hooks in order until one returns an error. A
 // hook that panics could not record the event: fail closed.
-func (d *Dispatcher) callGoHooks(hs *hookSet, ev Event) error {
+func (d *Dispatcher) callGoHooks(hs *hookSet, ev *Event) error {
 	err, p, stack := runGoHooks(hs.goHooks, ev)
 	if p != nil {
 		err = fmt.Errorf("%w: audit hook panicked: %v\n%s", ErrNotRecorded, p, stack)
@@ -251,11 +281,11 @@ func (d *Dispatcher) callGoHooks(hs *hookSet, ev Event) error {
 }
 
 // runGoHooks is the loop of callGoHooks, kept small: its deferred
-// recover is most of the cost of an event with one hook.
-func runGoHooks(hooks []Hook, ev Event) (err error, p any, stack []byte) {
+// recover is a tenth of the cost of an event with one hook.
+func runGoHooks(hooks []Hook, ev *Event) (err error, p any, stack []byte) {
 	defer catch(&p, &stack)
 	for _, h := range hooks {
-		if err = h(ev); err != nil {
+		if err = h(*ev); err != nil {
 			return err, nil, nil
 		}
 	}
@@ -332,8 +362,7 @@ func (d *Dispatcher) aborted(hs *hookSet, name string, err error) error {
 		d.fail(err)
 		return &AbortError{Event: name, Err: err}
 	}
-	notice := Event{Name: Abort.Name, Args: starlark.Tuple{starlark.String(name), starlark.String(err.Error())}}
-	notice.Args.Freeze()
+	notice := NewEvent(Abort.Name, starlark.String(name), starlark.String(err.Error()))
 	for _, h := range hs.goHooks {
 		// A hook's veto of the notice is ignored: the event is aborted
 		// already. Only a failure to record it matters.

@@ -107,7 +107,7 @@ func TestErrorStopsDispatchAndIsRecorded(t *testing.T) {
 	d := new(audit.Dispatcher)
 	var sink []string
 	d.AddHook(func(ev audit.Event) error {
-		sink = append(sink, fmt.Sprintf("%s%v", ev.Name, ev.Args))
+		sink = append(sink, fmt.Sprintf("%s%v", ev.Name, ev.Args()))
 		return nil
 	})
 	d.AddHook(func(ev audit.Event) error {
@@ -346,7 +346,7 @@ func TestRaiseDoesNotAllocate(t *testing.T) {
 		t.Errorf("no hooks: %v allocations per event", n)
 	}
 	seen := 0
-	d.AddHook(func(ev audit.Event) error { seen += len(ev.Args); return nil })
+	d.AddHook(func(ev audit.Event) error { seen += len(ev.Args()); return nil })
 	if n := testing.AllocsPerRun(100, func() { d.Raise(th, audit.Exec, path) }); n != 0 {
 		t.Errorf("one Go hook: %v allocations per event", n)
 	}
@@ -355,14 +355,46 @@ func TestRaiseDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// A hook that keeps an event keeps a Clone: the borrowed Args are reused.
-func TestEventCloneOutlivesTheCall(t *testing.T) {
+// An Event is a value: a hook that keeps one keeps its arguments, whatever
+// is raised after it.
+func TestKeptEventKeepsItsArguments(t *testing.T) {
 	d := new(audit.Dispatcher)
 	var kept []audit.Event
-	d.AddHook(func(ev audit.Event) error { kept = append(kept, ev.Clone()); return nil })
+	d.AddHook(func(ev audit.Event) error { kept = append(kept, ev); return nil })
 	d.Raise(nil, audit.Exec, starlark.String("first"))
 	d.Raise(nil, audit.Exec, starlark.String("second"))
-	if kept[0].Args[0] != starlark.String("first") || kept[1].Args[0] != starlark.String("second") {
-		t.Fatalf("kept %v", kept)
+	th := &starlark.Thread{}
+	audit.Attach(th, d)
+	many := starlark.Tuple{starlark.MakeInt(1), starlark.MakeInt(2), starlark.MakeInt(3), starlark.MakeInt(4), starlark.MakeInt(5)}
+	if err := d.RaiseTuple(th, "app.many", many); err != nil {
+		t.Fatal(err)
+	}
+	many[0] = starlark.String("changed")
+	if kept[0].Arg(0) != starlark.String("first") || kept[1].Arg(0) != starlark.String("second") {
+		t.Fatalf("kept %v and %v", kept[0].Args(), kept[1].Args())
+	}
+	if got := kept[2].Args().String(); got != "(1, 2, 3, 4, 5)" {
+		t.Fatalf("kept the five-argument event as %s", got)
+	}
+}
+
+func TestNewEvent(t *testing.T) {
+	for n := 0; n <= 6; n++ {
+		args := make([]starlark.Value, n)
+		for i := range args {
+			args[i] = starlark.MakeInt(i)
+		}
+		ev := audit.NewEvent("e", args...)
+		if len(args) > 0 {
+			args[0] = starlark.String("changed") // the event has its own copy
+		}
+		if ev.Name != "e" || ev.NumArgs() != n || len(ev.Args()) != n || cap(ev.Args()) != n {
+			t.Fatalf("NewEvent with %d args: %q, %d args, %s", n, ev.Name, ev.NumArgs(), ev.Args())
+		}
+		for i := range n {
+			if ev.Arg(i) != starlark.MakeInt(i) {
+				t.Fatalf("NewEvent with %d args: argument %d is %s", n, i, ev.Arg(i))
+			}
+		}
 	}
 }

@@ -51,7 +51,7 @@ func TestStarlark(t *testing.T) {
 			predeclared["events"] = starlark.NewBuiltin("events", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 				var l []starlark.Value
 				for _, ev := range rec.take() {
-					l = append(l, starlark.Tuple{starlark.String(ev.Name), ev.Args})
+					l = append(l, starlark.Tuple{starlark.String(ev.Name), ev.Args()})
 				}
 				return starlark.NewList(l), nil
 			})
@@ -76,7 +76,7 @@ type recorder struct {
 func (r *recorder) hook(ev audit.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, ev.Clone())
+	r.events = append(r.events, ev)
 	return nil
 }
 
@@ -93,7 +93,7 @@ func (r *recorder) take() []audit.Event {
 func (r *recorder) strings() []string {
 	var out []string
 	for _, ev := range r.take() {
-		out = append(out, render(ev.Name, ev.Args))
+		out = append(out, render(ev.Name, ev.Args()))
 	}
 	return out
 }

@@ -177,7 +177,7 @@ func TestEventsAborted(t *testing.T) {
 func TestMkdirParentsAbortedHalfway(t *testing.T) {
 	dir := setupDir(t)
 	deny := func(ev audit.Event) error {
-		if ev.Name == "os.mkdir" && ev.Args[0].String() == fmt.Sprintf("%q", filepath.Join(dir, "p/q")) {
+		if ev.Name == "os.mkdir" && ev.Args()[0].String() == fmt.Sprintf("%q", filepath.Join(dir, "p/q")) {
 			return errors.New("not p/q")
 		}
 		return nil

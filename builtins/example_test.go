@@ -16,8 +16,8 @@ import (
 func Example() {
 	d := new(audit.Dispatcher)
 	d.AddHook(func(ev audit.Event) error {
-		fmt.Println("event:", ev.Name, ev.Args)
-		if ev.Name == "open" && ev.Args[1] != starlark.String("r") {
+		fmt.Println("event:", ev.Name, ev.Args())
+		if ev.Name == "open" && ev.Args()[1] != starlark.String("r") {
 			return errors.New("this host is read-only")
 		}
 		return nil

@@ -73,7 +73,7 @@ func (e *events) hook(ev audit.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.names = append(e.names, ev.Name)
-	e.lines = append(e.lines, ev.Name+" "+ev.Args.String())
+	e.lines = append(e.lines, ev.Name+" "+ev.Args().String())
 	return nil
 }
 

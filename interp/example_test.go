@@ -61,7 +61,7 @@ func Example_logHook() {
 
 	d := new(audit.Dispatcher)
 	d.AddHook(func(ev audit.Event) error {
-		a := ev.Args
+		a := ev.Args()
 		if ev.Name == "sstar.exec_check" {
 			a = a[:1] // the kernel's answer depends on the kernel and the file's mode
 		}
@@ -90,7 +90,7 @@ func Example_abortHook() {
 
 	d := new(audit.Dispatcher)
 	d.AddHook(func(ev audit.Event) error {
-		if module, _ := starlark.AsString(ev.Args[0]); ev.Name == "load" && filepath.IsAbs(module) {
+		if module, _ := starlark.AsString(ev.Args()[0]); ev.Name == "load" && filepath.IsAbs(module) {
 			return errors.New("absolute loads are not allowed")
 		}
 		return nil

@@ -44,8 +44,8 @@ type recorder struct {
 func (r *recorder) hook(ev audit.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	args := make([]string, len(ev.Args))
-	for i, a := range ev.Args {
+	args := make([]string, len(ev.Args()))
+	for i, a := range ev.Args() {
 		args[i] = a.String()
 	}
 	r.events = append(r.events, ev.Name+"("+strings.Join(args, ", ")+")")

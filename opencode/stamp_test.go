@@ -38,8 +38,8 @@ func TestStamp(t *testing.T) {
 		if raised != (want != Unchanged) {
 			t.Errorf("sstar.trust raised: %v, want %v (events %v)", raised, want != Unchanged, rec.names())
 		}
-		if raised && ev.Args.String() != fmt.Sprintf("(%q, %q)", p, hashOf(string(content))) {
-			t.Errorf("sstar.trust%s", ev.Args)
+		if raised && ev.Args().String() != fmt.Sprintf("(%q, %q)", p, hashOf(string(content))) {
+			t.Errorf("sstar.trust%s", ev.Args())
 		}
 		v := make([]byte, 128)
 		n, err := unix.Getxattr(p, DefaultXattrName, v)

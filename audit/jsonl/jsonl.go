@@ -188,7 +188,7 @@ func (l *Log) Hook(ev audit.Event) error {
 	b = append(b, `,"event":`...)
 	b = appendName(b, ev.Name)
 	b = append(b, `,"args":`...)
-	b = render.AppendArgs(b, ev.Args)
+	b = render.AppendArgs(b, ev.Args())
 	b = append(b, `,"prev":"`...)
 	b = hex.AppendEncode(b, l.prev[:])
 	if seq == 1 && l.cut != nil {

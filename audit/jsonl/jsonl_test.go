@@ -21,7 +21,7 @@ import (
 )
 
 func tick(i int) audit.Event {
-	return audit.Event{Name: "tick", Args: starlark.Tuple{starlark.MakeInt(i), starlark.String(fmt.Sprintf("event %d", i))}}
+	return audit.NewEvent("tick", starlark.MakeInt(i), starlark.String(fmt.Sprintf("event %d", i)))
 }
 
 // writeRun appends n tick events to path as one run and returns its id.
@@ -266,7 +266,7 @@ func BenchmarkJSONL(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := audit.Event{Name: "open", Args: starlark.Tuple{starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0)}}
+	ev := audit.NewEvent("open", starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

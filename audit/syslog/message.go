@@ -36,7 +36,7 @@ func appendContent(b []byte, ev audit.Event, seq uint64, run string, pid int) []
 	b = strconv.AppendInt(b, int64(pid), 10)
 	b = append(b, `" args="`...)
 	start := len(b)
-	b = render.AppendArgs(b, ev.Args)
+	b = render.AppendArgs(b, ev.Args())
 	b = escapeParamInPlace(b, start)
 	b = append(b, `"] `...)
 	return appendText(b, ev)
@@ -117,7 +117,7 @@ func appendText(b []byte, ev audit.Event) []byte {
 	start := len(b)
 	b = append(b, strings.ToValidUTF8(ev.Name, "\uFFFD")...)
 	b = append(b, '(')
-	for i, a := range ev.Args {
+	for i, a := range ev.Args() {
 		if i > 0 {
 			b = append(b, ", "...)
 		}

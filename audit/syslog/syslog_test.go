@@ -34,16 +34,16 @@ func events(n int) []audit.Event {
 	d.SetKey(starlark.MakeInt(1), starlark.String("one"))
 	d.SetKey(starlark.Tuple{starlark.True}, starlark.None)
 	kinds := []audit.Event{
-		{Name: "open", Args: starlark.Tuple{starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0)}},
-		{Name: "sstar.code_integrity_failure", Args: starlark.Tuple{starlark.String("/x/evil.star"), starlark.String("no stamp")}},
-		{Name: "sstar.abort", Args: starlark.Tuple{starlark.String("app.x"), starlark.String(`"quoted" \back\ [bracket] ]`)}},
-		{Name: "app.custom event", Args: starlark.Tuple{starlark.MakeBigInt(huge), starlark.Float(0.5), d, starlark.Bytes("\x00\xff"), starlark.String("é\n\t#")}},
-		{Name: "subprocess.Popen", Args: starlark.Tuple{starlark.String("/bin/ls"), starlark.NewList([]starlark.Value{starlark.String("ls"), starlark.String("-l")}), starlark.None, starlark.Tuple{}}},
+		audit.NewEvent("open", starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0)),
+		audit.NewEvent("sstar.code_integrity_failure", starlark.String("/x/evil.star"), starlark.String("no stamp")),
+		audit.NewEvent("sstar.abort", starlark.String("app.x"), starlark.String(`"quoted" \back\ [bracket] ]`)),
+		audit.NewEvent("app.custom event", starlark.MakeBigInt(huge), starlark.Float(0.5), d, starlark.Bytes("\x00\xff"), starlark.String("é\n\t#")),
+		audit.NewEvent("subprocess.Popen", starlark.String("/bin/ls"), starlark.NewList([]starlark.Value{starlark.String("ls"), starlark.String("-l")}), starlark.None, starlark.Tuple{}),
 	}
 	out := make([]audit.Event, n)
 	for i := range out {
 		k := kinds[i%len(kinds)]
-		out[i] = audit.Event{Name: k.Name, Args: append(starlark.Tuple{starlark.MakeInt(i)}, k.Args...)}
+		out[i] = audit.NewEvent(k.Name, append(starlark.Tuple{starlark.MakeInt(i)}, k.Args()...)...)
 	}
 	return out
 }
@@ -85,8 +85,8 @@ func checkArrived(t *testing.T, got []rsyslogtest.Message, sent []audit.Event, r
 		if err != nil {
 			t.Fatalf("message %d: args %q: %v", i, p["args"], err)
 		}
-		if eq, err := starlark.Equal(args, ev.Args); err != nil || !eq {
-			t.Fatalf("message %d: args came back as %s, sent %s", i, args, ev.Args)
+		if eq, err := starlark.Equal(args, ev.Args()); err != nil || !eq {
+			t.Fatalf("message %d: args came back as %s, sent %s", i, args, ev.Args())
 		}
 		if !strings.HasPrefix(m.Text, ev.Name+"(") {
 			t.Fatalf("message %d: text %q", i, m.Text)
@@ -257,7 +257,7 @@ func TestStuckServer(t *testing.T) {
 	}
 	syscall.Kill(srv.Pid(), syscall.SIGSTOP)
 	defer syscall.Kill(srv.Pid(), syscall.SIGCONT)
-	big := audit.Event{Name: "big", Args: starlark.Tuple{starlark.String(strings.Repeat("x", 60<<10))}}
+	big := audit.NewEvent("big", starlark.String(strings.Repeat("x", 60<<10)))
 	for i := 0; i < 10000; i++ {
 		if err := s.Hook(big); err != nil {
 			if !errors.Is(err, audit.ErrNotRecorded) || !strings.Contains(err.Error(), "took more than") {
@@ -312,7 +312,7 @@ func FuzzParseStructuredData(f *testing.F) {
 // TCP, and checks that every one arrived.
 func BenchmarkSyslogTCP(b *testing.B) {
 	srv := rsyslogtest.Start(b, rsyslogtest.Options{})
-	ev := audit.Event{Name: "open", Args: starlark.Tuple{starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0)}}
+	ev := audit.NewEvent("open", starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0))
 	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
 	if err != nil {
 		b.Fatal(err)

@@ -136,7 +136,7 @@ func (e *earlyEvents) hook(ev audit.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.stopped {
-		e.events = append(e.events, ev.Clone()) // kept past the call
+		e.events = append(e.events, ev) // kept past the call
 	}
 	return nil
 }

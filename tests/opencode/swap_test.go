@@ -42,7 +42,7 @@ func run(t *testing.T, path string, swap func(audit.Event)) (out, compiled strin
 		mu.Lock()
 		defer mu.Unlock()
 		if ev.Name == "compile" {
-			compiled, _ = starlark.AsString(ev.Args[1])
+			compiled, _ = starlark.AsString(ev.Args()[1])
 		}
 		swap(ev)
 		return nil
@@ -132,8 +132,8 @@ func TestSwappedModule(t *testing.T) {
 	var hashes []string
 	out, _ := run(t, main, func(ev audit.Event) {
 		if ev.Name == "compile" {
-			if p, _ := starlark.AsString(ev.Args[0]); p == lib {
-				h, _ := starlark.AsString(ev.Args[1])
+			if p, _ := starlark.AsString(ev.Args()[0]); p == lib {
+				h, _ := starlark.AsString(ev.Args()[1])
 				hashes = append(hashes, h)
 				replace(t, lib, "x = 'PLANTED module'\n", false)
 			}
