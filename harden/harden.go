@@ -25,9 +25,6 @@ package harden
 
 import (
 	"errors"
-	"fmt"
-	"runtime"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,32 +70,7 @@ const x32SyscallBit = 0x40000000
 // thread of the process. It is irreversible: call it only in a process
 // that will run scripts, never in one that stamps files.
 func DenyXattrWrites() error {
-	if runtime.GOARCH != "amd64" {
-		return fmt.Errorf("%w: the seccomp filter is written for amd64, not %s", ErrUnsupported, runtime.GOARCH)
-	}
-	prog := Filter()
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-
-	// no_new_privs is per thread; TSYNC copies it to the other threads
-	// along with the filter, as long as the calling thread has it, so
-	// both calls must happen on one thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("harden: prctl(PR_SET_NO_NEW_PRIVS): %w", err)
-	}
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
-	runtime.KeepAlive(prog)
-	switch {
-	case errno == unix.EINVAL || errno == unix.ENOSYS:
-		return fmt.Errorf("%w: seccomp(SECCOMP_SET_MODE_FILTER): %v", ErrUnsupported, errno)
-	case errno != 0:
-		return fmt.Errorf("harden: seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): %w", errno)
-	case r != 0:
-		// TSYNC names the thread it could not synchronise.
-		return fmt.Errorf("harden: seccomp: thread %d could not take the filter", r)
-	}
-	return nil
+	return install()
 }
 
 // Filter returns the classic BPF program DenyXattrWrites installs.
