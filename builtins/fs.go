@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -40,8 +41,10 @@ const (
 // that reading a device such as /dev/zero cannot exhaust memory.
 const MaxReadSize = 64 << 20
 
-// ErrTooLarge is the reason of a read that exceeded MaxReadSize.
-var ErrTooLarge = fmt.Errorf("larger than the %d MiB limit of fs.read", MaxReadSize>>20)
+// ErrTooLarge is the reason of a read that exceeded MaxReadSize. Made
+// without fmt: package initialisation runs in every sstar process, and
+// formatting is its most expensive part here.
+var ErrTooLarge = errors.New("larger than the " + strconv.Itoa(MaxReadSize>>20) + " MiB limit of fs.read")
 
 // FS returns the fs module.
 func FS() *starlarkstruct.Module {

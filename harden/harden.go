@@ -25,9 +25,6 @@ package harden
 
 import (
 	"errors"
-	"fmt"
-	"runtime"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,32 +70,7 @@ const x32SyscallBit = 0x40000000
 // thread of the process. It is irreversible: call it only in a process
 // that will run scripts, never in one that stamps files.
 func DenyXattrWrites() error {
-	if runtime.GOARCH != "amd64" {
-		return fmt.Errorf("%w: the seccomp filter is written for amd64, not %s", ErrUnsupported, runtime.GOARCH)
-	}
-	prog := Filter()
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-
-	// no_new_privs is per thread; TSYNC copies it to the other threads
-	// along with the filter, as long as the calling thread has it, so
-	// both calls must happen on one thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("harden: prctl(PR_SET_NO_NEW_PRIVS): %w", err)
-	}
-	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
-	runtime.KeepAlive(prog)
-	switch {
-	case errno == unix.EINVAL || errno == unix.ENOSYS:
-		return fmt.Errorf("%w: seccomp(SECCOMP_SET_MODE_FILTER): %v", ErrUnsupported, errno)
-	case errno != 0:
-		return fmt.Errorf("harden: seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): %w", errno)
-	case r != 0:
-		// TSYNC names the thread it could not synchronise.
-		return fmt.Errorf("harden: seccomp: thread %d could not take the filter", r)
-	}
-	return nil
+	return install()
 }
 
 // Filter returns the classic BPF program DenyXattrWrites installs.
@@ -107,7 +79,14 @@ func Filter() []unix.SockFilter {
 		offNr   = 0 // struct seccomp_data.nr
 		offArch = 4 // struct seccomp_data.arch
 	)
-	var p program
+	// Room for the whole program (the instructions below): Filter runs
+	// at every start of sstar, and growing these was half its cost.
+	n := len(deniedX8664) + len(deniedI386) + 10
+	p := program{
+		insns:  make([]unix.SockFilter, 0, n),
+		labels: make(map[string]int, 3),
+		fixups: make([]fixup, 0, n),
+	}
 	p.stmt(unix.BPF_LD|unix.BPF_W|unix.BPF_ABS, offArch)
 	p.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, unix.AUDIT_ARCH_X86_64, "x86_64", "")
 	p.jump(unix.BPF_JMP|unix.BPF_JEQ|unix.BPF_K, unix.AUDIT_ARCH_I386, "i386", "")

@@ -49,6 +49,7 @@ func KernelExecCheck(fd int) error {
 // Securebits returns the calling thread's securebits (prctl
 // PR_GET_SECUREBITS). They are per thread in the kernel but sstar never
 // changes them, so every thread of the process has those it started with.
+// An Opener reads them once (see Opener).
 func Securebits() (uint, error) {
 	bits, err := unix.PrctlRetInt(unix.PR_GET_SECUREBITS, 0, 0, 0, 0)
 	if err != nil {

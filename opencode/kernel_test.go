@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
@@ -71,8 +72,11 @@ func report() childReport {
 	r := childReport{Results: map[string]string{}}
 	r.Securebits, _ = Securebits()
 	r.InteractiveDenied = InteractiveDenied()
+	// One Opener for every file, as a run has: the securebits it read
+	// for the first file must decide the others too.
+	o := new(Opener)
 	for _, p := range filepath.SplitList(os.Getenv(filesEnv)) {
-		if _, err := new(Opener).Verify(new(audit.Dispatcher), p); err != nil {
+		if _, err := o.Verify(new(audit.Dispatcher), p); err != nil {
 			r.Results[p] = err.Error()
 		} else {
 			r.Results[p] = "ok"
@@ -163,4 +167,65 @@ func TestKernelExecCheck(t *testing.T) {
 		t.Errorf("exec check of a 0644 file: %v, want EACCES", err)
 	}
 	// Still here: the check executed nothing.
+}
+
+// An Opener reads the securebits at its first exec check and applies
+// them to every file it opens afterwards; another Opener reads them
+// again. The read is replaced here by one that claims
+// SECBIT_EXEC_RESTRICT_FILE, so every file without exec permission must
+// be refused, not only the first.
+func TestSecurebitsReadOncePerOpener(t *testing.T) {
+	dir := t.TempDir()
+	needXattrs(t, dir)
+	var files []string
+	for _, name := range []string{"a.star", "b.star", "c.star"} {
+		files = append(files, writeStamped(t, dir, name, fmt.Sprintf("name = %q\n", name)))
+	}
+	reads := 0
+	defer func(read func() (uint, error)) { readSecurebits = read }(readSecurebits)
+	readSecurebits = func() (uint, error) {
+		reads++
+		return SECBIT_EXEC_RESTRICT_FILE, nil
+	}
+
+	o := new(Opener)
+	for _, p := range files {
+		d, rec := newDispatcher(t)
+		_, err := o.Verify(d, p)
+		refusal(t, rec, err, p, ErrExecCheck)
+		ev, _ := rec.find("sstar.exec_check")
+		if ev.Args.Len() != 4 || ev.Args.Index(2) != starlark.True {
+			t.Errorf("%s: sstar.exec_check%s, want enforced=True", p, ev.Args)
+		}
+	}
+	if reads != 1 {
+		t.Errorf("one Opener opening %d files read the securebits %d times, want once", len(files), reads)
+	}
+	if _, err := new(Opener).Verify(new(audit.Dispatcher), files[0]); !errors.Is(err, ErrExecCheck) {
+		t.Errorf("a new Opener: %v, want refused by the kernel check", err)
+	}
+	if reads != 2 {
+		t.Errorf("a new Opener did not read the securebits again (%d reads in all, want 2)", reads)
+	}
+}
+
+// Securebits that cannot be read are treated as restrictive, for every
+// file the Opener opens (fail closed).
+func TestSecurebitsUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	needXattrs(t, dir)
+	a := writeStamped(t, dir, "a.star", "a = 1\n")
+	b := writeStamped(t, dir, "b.star", "b = 1\n")
+	defer func(read func() (uint, error)) { readSecurebits = read }(readSecurebits)
+	readSecurebits = func() (uint, error) { return 0, errors.New("prctl(PR_GET_SECUREBITS): injected") }
+
+	o := new(Opener)
+	for _, p := range []string{a, b} {
+		d, rec := newDispatcher(t)
+		_, err := o.Verify(d, p)
+		re := refusal(t, rec, err, p, ErrExecCheck)
+		if !strings.Contains(re.Reason.Error(), "securebits could not be read") {
+			t.Errorf("%s: refusal %q does not say the securebits could not be read", p, re.Reason)
+		}
+	}
 }

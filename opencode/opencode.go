@@ -44,6 +44,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"go.starlark.net/starlark"
@@ -115,7 +116,13 @@ func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 //
 // The fields can weaken or strengthen what is accepted, so sstar sets
 // them only from the system policy, never from flags or environment.
-// An Opener is safe for concurrent use; it keeps no state between calls.
+// An Opener is safe for concurrent use. The only state it keeps between
+// calls is the process's securebits, read at its first exec check and
+// used for every file after: sstar never changes them and a script has
+// no way to, so one read per Opener (sstar makes one for the script and
+// its modules, and one for each policy file) saves a system call per
+// loaded module. A program that changes its securebits must make a new
+// Opener afterwards. Use an Opener through a pointer; do not copy one.
 type Opener struct {
 	// XattrName is the extended attribute holding the stamp, namespace
 	// included: "user.…" or "trusted.…" (only CAP_SYS_ADMIN can write
@@ -135,6 +142,23 @@ type Opener struct {
 	// RequireRootOwned refuses a file not owned by root or writable by
 	// group or others, checked on the open descriptor (the system policy).
 	RequireRootOwned bool
+
+	securebits struct {
+		once sync.Once
+		bits uint
+		err  error
+	}
+}
+
+// readSecurebits reads the securebits for Opener.securebits. Tests
+// replace it to count the reads.
+var readSecurebits = Securebits
+
+// bits returns the process's securebits, read at the first call.
+func (o *Opener) bits() (uint, error) {
+	sb := &o.securebits
+	sb.once.Do(func() { sb.bits, sb.err = readSecurebits() })
+	return sb.bits, sb.err
 }
 
 // OpenCode opens path as code for thread t, raising sstar.open_code and
@@ -252,7 +276,7 @@ func (o *Opener) open(raise raiseFunc, abs string) (Code, error) {
 // is no and the check is enforced.
 func (o *Opener) execCheck(raise raiseFunc, abs string, fd int) error {
 	checkErr := KernelExecCheck(fd)
-	bits, bitsErr := Securebits()
+	bits, bitsErr := o.bits()
 	// Unknown securebits are treated as restrictive: fail closed.
 	enforced := o.EnforceExecCheck || bitsErr != nil || bits&SECBIT_EXEC_RESTRICT_FILE != 0
 	detail := "allowed"

@@ -31,7 +31,6 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/audit/jsonl"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/harden"
 	"github.com/sstar-project/sstar/interp"
@@ -241,12 +240,11 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}
 
 	d := new(audit.Dispatcher)
-	runID := jsonl.NewRunID() // one id for the run in every sink
 	// The sinks are closed at the end whatever happens: syslog confirms
 	// the server got everything, the log is flushed; a failure is 255.
 	runSinks := new(sinks)
 	defer func() { status = runSinks.close(stderr, status) }()
-	if err := runSinks.add(d, f.sinkSpecs(), runID); err != nil {
+	if err := runSinks.add(d, f.sinkSpecs()); err != nil {
 		return sinkFailed(stderr, err)
 	}
 	// Before any code file (policy, script, module) is read: from here
@@ -258,7 +256,7 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}
 
 	h := interp.New(interp.Options{Audit: d, Stdout: stdout, Predeclared: builtins.Modules()})
-	settings, code := systemPolicy(h, runSinks, runID, stderr)
+	settings, code := systemPolicy(h, runSinks, stderr)
 	if code != exitOK {
 		return code
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/audit/jsonl"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
@@ -22,7 +21,7 @@ import (
 // It returns the settings for the run, or an exit status other than
 // exitOK. Without a system policy it adds no hook: a run with no sinks
 // keeps the dispatcher's no-hook fast path.
-func systemPolicy(h *interp.Host, runSinks *sinks, runID string, stderr io.Writer) (*policy.Settings, int) {
+func systemPolicy(h *interp.Host, runSinks *sinks, stderr io.Writer) (*policy.Settings, int) {
 	d := h.Audit()
 	settings := policy.Defaults()
 	if err := policy.CheckDirs(policy.SystemPath); err != nil {
@@ -54,7 +53,7 @@ func systemPolicy(h *interp.Host, runSinks *sinks, runID string, stderr io.Write
 	}
 	events := early.stop()
 	for _, s := range settings.Sinks {
-		hook, err := runSinks.open(sinkSpec{AuditLog: s.AuditLog, Syslog: s.Syslog, SyslogCA: s.SyslogCA}, runID)
+		hook, err := runSinks.open(sinkSpec{AuditLog: s.AuditLog, Syslog: s.Syslog, SyslogCA: s.SyslogCA})
 		if err != nil {
 			fmt.Fprintf(stderr, "sstar: CRITICAL: cannot open the audit sink the system policy requires: %v; nothing ran\n", err)
 			return nil, exitUnrecorded
@@ -81,7 +80,7 @@ func systemPolicy(h *interp.Host, runSinks *sinks, runID string, stderr io.Write
 func subcommandPolicy(stderr io.Writer) (openerFor func(string) *opencode.Opener, d *audit.Dispatcher, s *sinks, status int) {
 	d, s = new(audit.Dispatcher), new(sinks)
 	h := interp.New(interp.Options{Audit: d, Stdout: stderr, Predeclared: builtins.Modules()})
-	settings, status := systemPolicy(h, s, jsonl.NewRunID(), stderr)
+	settings, status := systemPolicy(h, s, stderr)
 	if status != exitOK {
 		return nil, d, s, status
 	}
