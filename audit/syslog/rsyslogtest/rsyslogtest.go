@@ -158,16 +158,19 @@ func (s *Server) start(bin string, tcpPort int) {
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if tcpPort != 0 {
-			// rsyslogd writes the port file only for port 0.
-			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort)); err == nil {
-				c.Close()
-				s.TCPPort = tcpPort
-				break
+		// rsyslogd writes the port file (only for port 0) when it has
+		// bound the port, which may be before it accepts: ready is when a
+		// connection is accepted.
+		port := tcpPort
+		if port == 0 {
+			if b, err := os.ReadFile(portFile); err == nil {
+				port, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 			}
-		} else if b, err := os.ReadFile(portFile); err == nil {
-			if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 {
-				s.TCPPort = p
+		}
+		if port > 0 {
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				c.Close()
+				s.TCPPort = port
 				break
 			}
 		}
