@@ -47,6 +47,7 @@ const (
 )
 
 func main() {
+	undoRuntimeEnvironment()
 	os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -66,8 +67,10 @@ input) and running without a script are refused with exit status 2, after
 their audit event is raised. There is no REPL.
 
 No environment variable changes what sstar does: Python's -E is always in
-force (and accepted, as a no-op). Flags can only add transparency or
-restrictions, never remove them.
+force (and accepted, as a no-op). The Go runtime's own variables (GODEBUG,
+GOGC, GOMEMLIMIT, GOMAXPROCS) are undone before anything runs; only
+GOTRACEBACK (what a crash prints) and TZ (local time) remain. Flags can
+only add transparency or restrictions, never remove them.
 
 Flags:
   --audit-log PATH    append every audit event to PATH as JSON Lines,

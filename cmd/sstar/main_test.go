@@ -14,6 +14,7 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"sstar": func() {
+			undoRuntimeEnvironment() // as main does
 			// The system policy path is fixed at build time; the test
 			// binary points it into the story's work directory, so no
 			// story depends on the machine's /etc.
@@ -21,6 +22,7 @@ func TestMain(m *testing.M) {
 			policy.Required = os.Getenv("TEST_POLICY_REQUIRED") // as -ldflags -X would
 			os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
 		},
+		"undo-env-child": undoEnvChild,
 	})
 }
 
