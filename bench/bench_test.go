@@ -65,6 +65,43 @@ func TestPairedRatio(t *testing.T) {
 	}
 }
 
+func TestMedianCI(t *testing.T) {
+	xs := []float64{11, 3, 7, 1, 9, 5, 2, 10, 4, 8, 6} // 1..11, shuffled
+	for _, c := range []struct {
+		n      int
+		level  float64
+		lo, hi float64
+		cov    float64
+	}{
+		// n = 11: x(3) and x(9) cover 1 - 2*(1+11+55)/2048.
+		{11, 0.90, 3, 9, 1 - 2*67.0/2048},
+		// A 95% interval needs x(2) and x(10): 1 - 2*12/2048.
+		{11, 0.95, 2, 10, 1 - 2*12.0/2048},
+		// Three values reach only 75%: the whole range.
+		{3, 0.90, 3, 11, 0.75},
+	} {
+		in := append([]float64(nil), xs[:c.n]...)
+		lo, hi, cov := MedianCI(in, c.level)
+		if lo != c.lo || hi != c.hi || math.Abs(cov-c.cov) > 1e-12 {
+			t.Errorf("MedianCI(%v, %v) = %v, %v, %v; want %v, %v, %v", xs[:c.n], c.level, lo, hi, cov, c.lo, c.hi, c.cov)
+		}
+		for i := range in {
+			if in[i] != xs[i] {
+				t.Fatal("MedianCI reordered its argument")
+			}
+		}
+	}
+	if lo, hi, _ := MedianCI(nil, 0.9); !math.IsNaN(lo) || !math.IsNaN(hi) {
+		t.Errorf("MedianCI(nil) = %v, %v, want NaN", lo, hi)
+	}
+	a := &Sample{Wall: []time.Duration{110, 105, 300, 100, 120}}
+	b := &Sample{Wall: []time.Duration{100, 100, 100, 100, 100}}
+	e := PairedEstimate(a, b, false)
+	if e.Median != 1.1 || e.Lo != 1 || e.Hi != 3 || e.String() != "1.100× (1.000–3.000)" {
+		t.Errorf("PairedEstimate = %+v (%s)", e, e)
+	}
+}
+
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		2:                       "2.00 ns",
@@ -81,14 +118,19 @@ func TestFormatDuration(t *testing.T) {
 }
 
 func TestBudgets(t *testing.T) {
-	if b := MaxRatio("compute", 1.02, 1.03, "plain"); b.Status != Pass {
-		t.Errorf("1.02 against 1.03: %v %s", b.Status, b.Why)
-	}
-	if b := MaxRatio("compute", 1.04, 1.03, "plain"); b.Status != Fail {
-		t.Errorf("1.04 against 1.03: %v", b.Status)
-	}
-	if b := MaxRatio("compute", math.NaN(), 1.03, "plain"); b.Status != Fail {
-		t.Errorf("NaN: %v", b.Status)
+	for _, c := range []struct {
+		e    Estimate
+		want Status
+	}{
+		{Estimate{1.02, 1.01, 1.03, 0.93}, Pass},
+		{Estimate{1.04, 1.031, 1.05, 0.93}, Fail},
+		{Estimate{1.02, 0.99, 1.05, 0.93}, Unresolved}, // under, but not shown to be
+		{Estimate{1.05, 1.00, 1.08, 0.93}, Unresolved}, // over, but not shown to be
+		{Estimate{math.NaN(), math.NaN(), math.NaN(), 0}, Fail},
+	} {
+		if b := MaxRatioCI("compute", c.e, 1.03, "plain"); b.Status != c.want {
+			t.Errorf("%v against 1.03: %v (%s), want %v", c.e, b.Status, b.Why, c.want)
+		}
 	}
 	if b := MinFactor("hook", 20, 290, 10, "CPython"); b.Status != Pass {
 		t.Errorf("20 ns vs 290 ns: %v %s", b.Status, b.Why)
@@ -105,8 +147,11 @@ func TestBudgets(t *testing.T) {
 			t.Errorf("NoHookRaise(%v) = %v, want %v", m, b.Status, want)
 		}
 	}
-	if Missed([]*Budget{{Status: Pass}, {Status: Skipped}}) {
-		t.Error("Missed with a pass and a skip")
+	if Missed([]*Budget{{Status: Pass}, {Status: Skipped}, {Status: Unresolved}}) {
+		t.Error("Missed with a pass, a skip and an unresolved budget")
+	}
+	if !Undecided([]*Budget{{Status: Pass}, {Status: Unresolved}}) || Undecided([]*Budget{{Status: Pass}, {Status: Fail}}) {
+		t.Error("Undecided is not about Unresolved budgets")
 	}
 	if !Missed([]*Budget{{Status: Pass}, {Status: Fail}}) {
 		t.Error("not Missed with a failure")
@@ -183,8 +228,8 @@ func TestStrace(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
-	pass := MaxRatio("start-up", 1.1, 1.25, "plain")
-	fail := MaxRatio("compute", 1.1, 1.03, "plain")
+	pass := MaxRatioCI("start-up", Estimate{1.1, 1.05, 1.15, 0.93}, 1.25, "plain")
+	fail := MaxRatioCI("compute", Estimate{1.1, 1.05, 1.15, 0.93}, 1.03, "plain")
 	r := &Report{
 		Command: "make bench",
 		Params:  Params{Modules: 500, Events: 1000, Files: 10, FileSize: 100, ComputeRounds: 7},

@@ -13,6 +13,9 @@ const (
 	Pass    Status = iota // measured and within the budget
 	Fail                  // measured and over, or not measured though required
 	Skipped               // could not be measured for an accepted reason (no python3)
+	// Unresolved: measured, but the run's interval around the
+	// measurement holds the limit, so it shows neither a pass nor a miss.
+	Unresolved
 )
 
 func (s Status) String() string {
@@ -21,6 +24,8 @@ func (s Status) String() string {
 		return "PASS"
 	case Fail:
 		return "FAIL"
+	case Unresolved:
+		return "UNRESOLVED"
 	}
 	return "skipped"
 }
@@ -34,17 +39,26 @@ type Budget struct {
 	Why      string // for a failure or a skip: the reason, in one line
 }
 
-// MaxRatio checks that ratio is at most limit.
-func MaxRatio(name string, ratio, limit float64, versus string) Budget {
+// MaxRatioCI checks that the ratio e is at most limit, taking the
+// interval around it at its word: a pass needs the whole interval at or
+// under the limit, a miss the whole interval over it. Otherwise the run
+// cannot tell, and the budget is Unresolved, which is not a pass.
+func MaxRatioCI(name string, e Estimate, limit float64, versus string) Budget {
 	b := Budget{Name: name, Limit: fmt.Sprintf("≤ %.2f× %s", limit, versus)}
-	if math.IsNaN(ratio) || math.IsInf(ratio, 0) || ratio <= 0 {
+	if !e.Valid() {
 		b.Status, b.Measured, b.Why = Fail, "not measured", "no valid measurement"
 		return b
 	}
-	b.Measured = fmt.Sprintf("%.3f×", ratio)
-	if ratio > limit {
+	b.Measured = fmt.Sprintf("%s, %.0f%% interval", e, e.Coverage*100)
+	switch {
+	case e.Hi <= limit:
+		b.Status = Pass
+	case e.Lo > limit:
 		b.Status = Fail
-		b.Why = fmt.Sprintf("%.1f%% over the limit", (ratio/limit-1)*100)
+		b.Why = fmt.Sprintf("%.1f%% over the limit, and the whole interval is over it", (e.Median/limit-1)*100)
+	default:
+		b.Status = Unresolved
+		b.Why = "the interval holds the limit: this run was too noisy to tell; rerun on a quieter machine"
 	}
 	return b
 }
@@ -98,9 +112,15 @@ func Skip(name, limit, why string) Budget {
 }
 
 // Missed reports whether any budget failed.
-func Missed(bs []*Budget) bool {
+func Missed(bs []*Budget) bool { return anyStatus(bs, Fail) }
+
+// Undecided reports whether any budget could be neither confirmed nor
+// refuted by the run (Unresolved).
+func Undecided(bs []*Budget) bool { return anyStatus(bs, Unresolved) }
+
+func anyStatus(bs []*Budget, s Status) bool {
 	for _, b := range bs {
-		if b.Status == Fail {
+		if b.Status == s {
 			return true
 		}
 	}

@@ -55,26 +55,35 @@ type plan struct {
 	goBenchtime string
 	evRounds    int    // rounds of the per-event comparison
 	evBenchtime string // -benchtime of each of its Go benchmark runs
+	// computeOps and computeCount: -benchtime and -count of
+	// BenchmarkCompute (an op is one round of the compute script, three
+	// ways).
+	computeOps   string
+	computeCount int
 }
 
 func makePlan(quick bool) plan {
 	if quick {
 		return plan{
-			rounds:      map[string]int{"startup": 21, "compute": 3, "loading": 7, "events": 2, "files": 3},
-			params:      Params{Modules: 500, Events: 200_000, Files: 10_000, FileSize: 100},
-			goCount:     1,
-			goBenchtime: "100ms",
-			evRounds:    3,
-			evBenchtime: "100ms",
+			rounds:       map[string]int{"startup": 21, "compute": 3, "loading": 7, "events": 2, "files": 3},
+			params:       Params{Modules: 500, Events: 200_000, Files: 10_000, FileSize: 100},
+			goCount:      1,
+			goBenchtime:  "100ms",
+			evRounds:     3,
+			evBenchtime:  "100ms",
+			computeOps:   "200x",
+			computeCount: 1,
 		}
 	}
 	return plan{
-		rounds:      map[string]int{"startup": 201, "compute": 11, "loading": 31, "events": 5, "files": 11},
-		params:      Params{Modules: 500, Events: 1_000_000, Files: 10_000, FileSize: 100},
-		goCount:     3,
-		goBenchtime: "500ms",
-		evRounds:    7,
-		evBenchtime: "300ms",
+		rounds:       map[string]int{"startup": 201, "compute": 11, "loading": 31, "events": 5, "files": 11},
+		params:       Params{Modules: 500, Events: 1_000_000, Files: 10_000, FileSize: 100},
+		goCount:      3,
+		goBenchtime:  "500ms",
+		evRounds:     7,
+		evBenchtime:  "300ms",
+		computeOps:   "1000x",
+		computeCount: 3,
 	}
 }
 
@@ -95,7 +104,8 @@ type harness struct {
 	pyNone     float64  // ... calling sys.audit with no hook
 	pyHook     float64  // ... with one no-op Python hook
 	havePy     bool
-	trusted    bool // workloads stamped with sstar trust
+	trusted    bool            // workloads stamped with sstar trust
+	testBins   map[string]bool // test binaries built, by path
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -123,7 +133,7 @@ func Run(cfg Config) (*Report, error) {
 	start := time.Now()
 	h := &harness{cfg: cfg, plan: makePlan(cfg.Quick)}
 	h.plan.rounds["per-event"] = h.plan.evRounds
-	h.rep = &Report{Command: cfg.Command, Quick: cfg.Quick, Rounds: h.plan.rounds, Params: h.plan.params, EvBenchtime: h.plan.evBenchtime}
+	h.rep = &Report{Command: cfg.Command, Quick: cfg.Quick, Rounds: h.plan.rounds, Params: h.plan.params, EvBenchtime: h.plan.evBenchtime, ComputeOps: h.plan.computeOps, ComputeCount: h.plan.computeCount}
 	h.rep.Machine = Machine{Date: start, NProc: nproc(), CPU: cpuModel(), Kernel: kernel(), LoadStart: loadavg()}
 
 	work, err := os.MkdirTemp("", "sstarbench-")
@@ -450,42 +460,111 @@ func ratioCell(r float64) string {
 	return fmt.Sprintf("%.3f×", r)
 }
 
-// pair times sstar against the plain command and adds the row.
-// A nil budget adds the row without one.
-func (h *harness) pair(group, workload string, sstar, plain Command, budget func(ratio float64) Budget) (ratio float64, err error) {
+// pair times sstar against the plain command and adds the row. A nil
+// budget adds the row without one. With control, the plain command also
+// runs a second time in every round, and a row shows it against itself:
+// identical programs, so its ratio's distance from 1 and its interval are
+// the noise of this machine at this workload.
+func (h *harness) pair(group, workload string, sstar, plain Command, control bool, budget func(Estimate) Budget) error {
 	rounds := h.plan.rounds[group]
-	h.logf("  %s: %d rounds", workload, rounds)
-	s, err := Interleave([]Command{sstar, plain}, rounds, nil)
-	if err != nil {
-		return 0, err
+	cmds := []Command{sstar, plain}
+	if control {
+		again := plain
+		again.Name = "plain (again)"
+		cmds = append(cmds, again)
 	}
-	ratio = PairedRatio(s[0], s[1], false)
+	h.logf("  %s: %d rounds of %d commands", workload, rounds, len(cmds))
+	s, err := Interleave(cmds, rounds, nil)
+	if err != nil {
+		return err
+	}
+	wall := PairedEstimate(s[0], s[1], false)
 	row := Row{
 		Workload: workload, Sstar: timeCell(s[0]), Base: timeCell(s[1]),
-		Versus: "plain starlark", Ratio: ratioCell(ratio),
-		CPU: ratioCell(PairedRatio(s[0], s[1], true)),
+		Versus: "plain starlark", Ratio: wall.String(),
+		CPU: PairedEstimate(s[0], s[1], true).String(),
 	}
 	if budget != nil {
-		row.Budget = h.budget(budget(ratio))
+		row.Budget = h.budget(budget(wall))
 	}
 	h.rep.Rows = append(h.rep.Rows, row)
-	return ratio, nil
+	if control {
+		h.rep.Rows = append(h.rep.Rows, Row{
+			Workload: "noise control: the plain command against itself, interleaved with the above",
+			Sstar:    timeCell(s[2]), Base: timeCell(s[1]), Versus: "plain starlark",
+			Ratio: PairedEstimate(s[2], s[1], false).String(),
+			CPU:   PairedEstimate(s[2], s[1], true).String(),
+		})
+	}
+	return nil
 }
 
 func (h *harness) startup() error {
-	_, err := h.pair("startup", "start-up: one-line script",
+	return h.pair("startup", "start-up: one-line script",
 		h.cmd("sstar", WantStartup, h.sstar, StartupScript),
-		h.cmd("plain", WantStartup, h.plain, StartupScript),
-		func(r float64) Budget { return MaxRatio("start-up", r, budgetStartup, "plain") })
-	return err
+		h.cmd("plain", WantStartup, h.plain, StartupScript), false,
+		func(e Estimate) Budget { return MaxRatioCI("start-up", e, budgetStartup, "plain") })
 }
 
+// compute times the CPU-bound script in whole processes, with a noise
+// control, then what sstar's host adds per round inside one process
+// (BenchmarkCompute), where neither process start-up nor another binary's
+// code layout nor a burst of load between two processes can show.
 func (h *harness) compute() error {
-	_, err := h.pair("compute", fmt.Sprintf("compute: CPU-bound script (~%s)", FormatDuration(computeTarget(h.cfg.Quick))),
+	err := h.pair("compute", fmt.Sprintf("compute: CPU-bound script (~%s)", FormatDuration(computeTarget(h.cfg.Quick))),
 		h.cmd("sstar", WantCompute, h.sstar, ComputeScript),
-		h.cmd("plain", WantCompute, h.plain, ComputeScript),
-		func(r float64) Budget { return MaxRatio("compute", r, budgetCompute, "plain") })
-	return err
+		h.cmd("plain", WantCompute, h.plain, ComputeScript), true,
+		func(e Estimate) Budget { return MaxRatioCI("compute", e, budgetCompute, "plain") })
+	if err != nil {
+		return err
+	}
+	bin, err := h.testBinary("./bench")
+	if err != nil {
+		return err
+	}
+	h.logf("  BenchmarkCompute: %d runs of %s", h.plan.computeCount, h.plan.computeOps)
+	cmd := exec.Command(bin, "-test.run", "^$", "-test.bench", "^BenchmarkCompute$", "-test.benchmem",
+		"-test.benchtime", h.plan.computeOps, "-test.count", strconv.Itoa(h.plan.computeCount))
+	cmd.Dir = filepath.Join(h.cfg.Root, "bench")
+	out, err := output(cmd)
+	if err != nil {
+		return err
+	}
+	ms, err := ParseGoBench(strings.NewReader(out))
+	if err != nil {
+		return err
+	}
+	m := FindMicro(ms, regexp.MustCompile(`^BenchmarkCompute$`))
+	hostNS, ok1 := m.Metric("host-ns/round")
+	plainNS, ok2 := m.Metric("plain-ns/round")
+	host, ok3 := m.Metric("host/plain")
+	guarded, ok4 := m.Metric("guarded/plain")
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return fmt.Errorf("BenchmarkCompute did not report its metrics:\n%s", tail(out, 2000))
+	}
+	h.rep.Rows = append(h.rep.Rows,
+		Row{Workload: "compute in one process: a round through sstar's host (BenchmarkCompute)",
+			Sstar: formatNS(hostNS), Base: formatNS(plainNS), Versus: "plain starlark, same process", Ratio: ratioCell(host)},
+		Row{Workload: "compute in one process: a round with the guarded universe only",
+			Versus: "plain starlark, same process", Ratio: ratioCell(guarded)},
+	)
+	return nil
+}
+
+// testBinary builds the test binary of the package pkg (once per run) and
+// returns its path.
+func (h *harness) testBinary(pkg string) (string, error) {
+	bin := filepath.Join(h.work, "bin", filepath.Base(pkg)+".test")
+	if h.testBins == nil {
+		h.testBins = map[string]bool{}
+	}
+	if !h.testBins[bin] {
+		if _, err := output(h.goCmd(h.cfg.Root, os.Environ(), "test", "-c", "-o", bin, pkg)); err != nil {
+			return "", err
+		}
+		h.testBins[bin] = true
+	}
+	return bin, nil
 }
 
 func (h *harness) loading() error {
@@ -493,10 +572,10 @@ func (h *harness) loading() error {
 	if !h.trusted {
 		what = "unstamped"
 	}
-	_, err := h.pair("loading", fmt.Sprintf("loading: %d %s modules", h.rep.Params.Modules, what),
+	err := h.pair("loading", fmt.Sprintf("loading: %d %s modules", h.rep.Params.Modules, what),
 		h.cmd("sstar", WantLoad, h.sstar, LoadScript),
-		h.cmd("plain", WantLoad, h.plain, LoadScript),
-		func(r float64) Budget { return MaxRatio("loading", r, budgetLoading, "plain, unverified") })
+		h.cmd("plain", WantLoad, h.plain, LoadScript), false,
+		func(e Estimate) Budget { return MaxRatioCI("loading", e, budgetLoading, "plain, unverified") })
 	if err != nil {
 		return err
 	}
@@ -504,11 +583,10 @@ func (h *harness) loading() error {
 	// (AT_EXECVE_CHECK) then does its whole work instead of refusing at
 	// the permission bits, as it must for code where
 	// SECBIT_EXEC_RESTRICT_FILE is enforced.
-	_, err = h.pair("loading", fmt.Sprintf("loading: %d %s modules, mode 0755", h.rep.Params.Modules, what),
+	return h.pair("loading", fmt.Sprintf("loading: %d %s modules, mode 0755", h.rep.Params.Modules, what),
 		h.cmd("sstar", WantLoad, h.sstar, LoadExecScript),
-		h.cmd("plain", WantLoad, h.plain, LoadExecScript),
+		h.cmd("plain", WantLoad, h.plain, LoadExecScript), false,
 		nil)
-	return err
 }
 
 // events times sys.audit loops in sstar and CPython, whole process.
@@ -745,16 +823,17 @@ func (h *harness) micro() error {
 // one process, so that both meet the same state of the machine. Each
 // figure is the median over the rounds.
 func (h *harness) perEvent() error {
-	bin := filepath.Join(h.work, "bin")
 	type testBin struct{ pkg, bin, bench string }
 	tests := []testBin{
-		{"./audit", filepath.Join(bin, "audit.test"), "^BenchmarkRaise$"},
-		{"./bench", filepath.Join(bin, "bench.test"), "^Benchmark(ScriptEvent|RaiseCallSite)$"},
+		{"./audit", "", "^BenchmarkRaise$"},
+		{"./bench", "", "^Benchmark(ScriptEvent|RaiseCallSite)$"},
 	}
-	for _, t := range tests {
-		if _, err := output(h.goCmd(h.cfg.Root, os.Environ(), "test", "-c", "-o", t.bin, t.pkg)); err != nil {
+	for i, t := range tests {
+		bin, err := h.testBinary(t.pkg)
+		if err != nil {
 			return err
 		}
+		tests[i].bin = bin
 	}
 	rounds := h.plan.evRounds
 	h.logf("  %d rounds of BenchmarkRaise, BenchmarkScriptEvent and CPython's sys.audit", rounds)

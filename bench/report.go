@@ -26,12 +26,16 @@ type Report struct {
 	Rounds  map[string]int // timed runs per command, by workload group
 	// EvBenchtime is the -benchtime of the per-event Go benchmark runs.
 	EvBenchtime string
-	Rows        []Row
-	Budgets     []*Budget
-	Micro       []*Micro
-	Syscalls    []SyscallSection
-	Notes       []string
-	Elapsed     time.Duration
+	// ComputeOps and ComputeCount are the -benchtime and -count of
+	// BenchmarkCompute.
+	ComputeOps   string
+	ComputeCount int
+	Rows         []Row
+	Budgets      []*Budget
+	Micro        []*Micro
+	Syscalls     []SyscallSection
+	Notes        []string
+	Elapsed      time.Duration
 }
 
 // A SyscallSection is one strace comparison.
@@ -49,6 +53,10 @@ type SyscallSection struct {
 
 // Missed reports whether any budget failed.
 func (r *Report) Missed() bool { return Missed(r.Budgets) }
+
+// Undecided reports whether any budget was neither met nor missed
+// beyond the run's noise.
+func (r *Report) Undecided() bool { return Undecided(r.Budgets) }
 
 // Table renders the results table as Markdown.
 func (r *Report) Table() string {
@@ -128,7 +136,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s; the harness took %s\n\n", m.LoadStart, m.LoadEnd, r.Elapsed.Round(time.Second))
 
 	b.WriteString("## Results\n\n")
-	b.WriteString("Medians of whole-process wall time over interleaved runs (± is half the interquartile range, as a share of the median), unless a row says otherwise. Ratios are sstar ÷ baseline (below 1, sstar is faster); for sstar against the plain command, the median over rounds of the two runs' ratio within each round. The budgets are checked on wall time; \"CPU ratio\" is the same comparison of user+system CPU time, less disturbed by other tenants of a shared machine (it counts the Go garbage collector's work on other cores too).\n\n")
+	b.WriteString("Medians of whole-process wall time over interleaved runs (± is half the interquartile range, as a share of the median), unless a row says otherwise. Ratios are sstar ÷ baseline (below 1, sstar is faster); for sstar against the plain command, the median over rounds of the two runs' ratio within each round, followed by a distribution-free interval for it (at least 90%: two order statistics of the per-round ratios). A budget on such a ratio passes when the whole interval is within it, fails when the whole interval is over it, and is otherwise UNRESOLVED: the run was too noisy to tell. The noise control row runs the plain command against itself in the same rounds; its distance from 1.000× is what the machine's noise alone does to a ratio. The budgets are checked on wall time; \"CPU ratio\" is the same comparison of user+system CPU time, less disturbed by other tenants of a shared machine (it counts the Go garbage collector's work on other cores too). The rows \"in one process\" come from `BenchmarkCompute` (bench/): rounds of the same script run plainly and through sstar's host in turn in one process, so they show what the host adds per round without process start-up, another binary's code layout, or load between two processes.\n\n")
 	b.WriteString(r.Table())
 	b.WriteString("\n## Budgets\n\n")
 	b.WriteString(r.BudgetSummary())
@@ -179,13 +187,13 @@ func (r *Report) method() string {
 	fmt.Fprintf(&b, `- Both interpreters are built in the same run with the same Go toolchain, both static (`+"`CGO_ENABLED=0`"+`; by default the plain command links libc through its REPL's dependencies, which would slow its start-up): sstar from this tree (`+"`go build ./cmd/sstar`"+`), and the plain `+"`starlark`"+` command of go.starlark.net at the version in go.mod (`+"`go build ./cmd/starlark`"+` in that module's directory, with its own go.sum), which is the same interpreter with none of sstar's hardening. Each is timed as a copy of what the linker wrote (written with write(2), as an installed program is): on this machine a program run from the linker's own output file starts up to 10%% slower, and the larger program more so.
 - The workloads are generated into a fresh temporary directory; every Starlark file is valid in both dialects, and each run is checked for its expected output (a failing run is never timed).
 - Each comparison runs its commands once untimed (warm-up and output check), then %s rounds, interleaved: round r starts with the r-th command, so drift of this shared machine falls on every command alike. The tables show medians. A ratio against the plain command is the median of the per-round ratios (the two runs of a round are adjacent in time, so a burst of load is one outlier instead of a shift of one median); other ratios are ratios of medians.
-- start-up: a one-line script (%d rounds). compute: loops, small function calls, dicts, strings, comprehensions and sorting, calibrated to about %s with the plain command (%d rounds of the script's loop). loading: one script that loads %d small modules, stamped with `+"`sstar trust`"+`; the plain command loads the same files without verification (%d rounds); then the same with the modules at mode 0755, where the kernel's exec check (AT_EXECVE_CHECK) does its whole work instead of refusing at the permission bits.
+- start-up: a one-line script (%d rounds). compute: loops, small function calls, dicts, strings, comprehensions and sorting, calibrated to about %s with the plain command (%d rounds of the script's loop), run by sstar, the plain command and the plain command again (the noise control) in every round; then `+"`BenchmarkCompute`"+` (`+"`-benchtime %s -count %d`"+`: one op is one round of the script plainly, with the guarded universe, and through interp.Host, in turn; its ratios are medians of per-op ratios). loading: one script that loads %d small modules, stamped with `+"`sstar trust`"+`; the plain command loads the same files without verification (%d rounds); then the same with the modules at mode 0755, where the kernel's exec check (AT_EXECVE_CHECK) does its whole work instead of refusing at the permission bits.
 - events: %d calls of `+"`sys.audit`"+` from a Starlark (or Python) loop, with no hook, with one Go hook (sstar's JSON Lines sink, `+"`--audit-log`"+` to a file in the workload directory, removed before each run), with one no-op Starlark (or Python) hook. Per-event costs subtract the same loop run empty, in the same interpreter. The CPython sink is a Python hook that writes one JSON line per event with one write(2), as sstar's sink does.
 - The "one Go hook vs CPython" budget compares what one event costs with one hook installed: for sstar, Go code raising an event with one Go hook (`+"`BenchmarkRaise/1go`"+`, as every builtin raises its events); for CPython, `+"`sys.audit`"+` called from Python with one no-op Python hook, minus the empty loop, timed inside one process. The same call from a Starlark script (`+"`BenchmarkScriptEvent`"+` in bench/, loop subtracted) is shown beside it. These run side by side: %d rounds, each of one run of both Go benchmarks (`+"`-benchtime %s`"+`) and one CPython process (3 trials of 200,000 calls each); the figures are medians over the rounds, and so is the no-hook budget's.
 - file work: %d reads of %d-byte files with `+"`fs.read`"+`, and the same with CPython's `+"`open().read()`"+` with no hook, a no-op hook and the JSON-line hook.
 - System calls are counted with `+"`strace -f -c`"+` when strace is installed; that run is separate from the timed ones.
-- Run it: `+"`make bench`"+` (full) or `+"`make bench BENCHFLAGS=-quick`"+` (a rough check in under a minute). The harness is bench/cmd/sstarbench; it exits non-zero when a budget is missed.
-`, roundsSummary(r.Rounds), r.Rounds["startup"], FormatDuration(computeTarget(r.Quick)), p.ComputeRounds, p.Modules, r.Rounds["loading"], p.Events, r.Rounds["per-event"], r.EvBenchtime, p.Files, p.FileSize)
+- Run it: `+"`make bench`"+` (full) or `+"`make bench BENCHFLAGS=-quick`"+` (a rough check in under a minute). The harness is bench/cmd/sstarbench; it exits 1 when a budget is missed, 3 when none is missed but one is unresolved, 2 when it could not measure.
+`, roundsSummary(r.Rounds), r.Rounds["startup"], FormatDuration(computeTarget(r.Quick)), p.ComputeRounds, r.ComputeOps, r.ComputeCount, p.Modules, r.Rounds["loading"], p.Events, r.Rounds["per-event"], r.EvBenchtime, p.Files, p.FileSize)
 	return b.String()
 }
 

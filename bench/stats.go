@@ -75,6 +75,35 @@ func quantile(xs []float64, q float64) float64 {
 // burst of load that hits one round is one outlier among the ratios
 // instead of a shift of one median. NaN without rounds.
 func PairedRatio(a, b *Sample, cpu bool) float64 {
+	return PairedEstimate(a, b, cpu).Median
+}
+
+// An Estimate is a median with a confidence interval around it.
+type Estimate struct {
+	Median   float64
+	Lo, Hi   float64 // the interval
+	Coverage float64 // the probability that the interval holds the true median
+}
+
+// Valid reports whether e was measured (and is a positive ratio).
+func (e Estimate) Valid() bool {
+	return !math.IsNaN(e.Median) && !math.IsInf(e.Median, 0) && e.Median > 0 && !math.IsNaN(e.Lo) && !math.IsNaN(e.Hi)
+}
+
+// String renders e as a ratio with its interval: "1.012× (0.970–1.051)".
+func (e Estimate) String() string {
+	if !e.Valid() {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f× (%.3f–%.3f)", e.Median, e.Lo, e.Hi)
+}
+
+// ciLevel is the least coverage of the intervals the harness reports.
+const ciLevel = 0.90
+
+// PairedEstimate is PairedRatio with a distribution-free interval
+// (MedianCI, at least 90%) around the median of the per-round ratios.
+func PairedEstimate(a, b *Sample, cpu bool) Estimate {
 	x, y := a.Wall, b.Wall
 	if cpu {
 		x, y = a.CPU, b.CPU
@@ -87,9 +116,42 @@ func PairedRatio(a, b *Sample, cpu bool) float64 {
 		}
 	}
 	if len(rs) == 0 {
-		return math.NaN()
+		return Estimate{Median: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
 	}
-	return MedianFloat(rs)
+	lo, hi, cov := MedianCI(rs, ciLevel)
+	return Estimate{Median: MedianFloat(rs), Lo: lo, Hi: hi, Coverage: cov}
+}
+
+// MedianCI returns a confidence interval for the median of the
+// distribution xs were drawn from, assuming nothing about its shape: the
+// order statistics x(k) and x(n+1-k) of the sorted values (1-based), for
+// the largest k whose coverage, 1 - 2·P(B < k) with B ~ Binomial(n, 1/2),
+// is at least level. It returns the interval and its coverage; with too
+// few values to reach level, the whole range and its lower coverage.
+// NaNs for no values.
+func MedianCI(xs []float64, level float64) (lo, hi, coverage float64) {
+	n := len(xs)
+	if n == 0 {
+		return math.NaN(), math.NaN(), 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	k := 1
+	cdf := binomHalfPMF(n, 0) // P(B < k) for k = 1
+	for k+1 <= n+1-(k+1) {
+		next := cdf + binomHalfPMF(n, k) // P(B < k+1)
+		if 1-2*next < level {
+			break
+		}
+		k, cdf = k+1, next
+	}
+	return s[k-1], s[n-k], 1 - 2*cdf
+}
+
+// binomHalfPMF returns P(B = i) for B ~ Binomial(n, 1/2).
+func binomHalfPMF(n, i int) float64 {
+	lg := func(x int) float64 { v, _ := math.Lgamma(float64(x + 1)); return v }
+	return math.Exp(lg(n) - lg(i) - lg(n-i) - float64(n)*math.Ln2)
 }
 
 // Ratio returns a/b, or NaN when b is zero.

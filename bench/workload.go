@@ -145,15 +145,19 @@ func WriteCompute(dir string, rounds int) error {
 // small functions, dicts, strings, list comprehensions, sorting, and the
 // universe's builtins (which sstar wraps).
 func computeScript(rounds int) string {
-	return fmt.Sprintf(`# CPU-bound work: loops, function calls, dicts, strings.
+	return computeDefs + fmt.Sprintf("\nprint(\"compute\", main(%d))\n", rounds)
+}
+
+// computeDefs are the compute script's functions; step(r) is one round.
+const computeDefs = `# CPU-bound work: loops, function calls, dicts, strings.
 def fib(n):
     a, b = 0, 1
     for _ in range(n):
-        a, b = b, (a + b) %% 1000003
+        a, b = b, (a + b) % 1000003
     return a
 
 def words(n):
-    return ["w%%d" %% (i %% 97) for i in range(n)]
+    return ["w%d" % (i % 97) for i in range(n)]
 
 def count(ws):
     d = {}
@@ -175,10 +179,10 @@ def text(n):
     return ",".join(parts)
 
 def shuffle(n):
-    return sorted([(i * 7919) %% 1009 for i in range(n)])
+    return sorted([(i * 7919) % 1009 for i in range(n)])
 
 def step(r):
-    t = fib(500 + r %% 7)
+    t = fib(500 + r % 7)
     t += total(count(words(400)))
     t += len(text(150).split(","))
     t += shuffle(300)[150]
@@ -187,12 +191,9 @@ def step(r):
 def main(rounds):
     t = 0
     for r in range(rounds):
-        t = (t + step(r)) %% 1000000007
+        t = (t + step(r)) % 1000000007
     return t
-
-print("compute", main(%d))
-`, rounds)
-}
+`
 
 func loadScript(dir string, n int) string {
 	var b strings.Builder
