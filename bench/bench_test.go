@@ -132,6 +132,21 @@ func TestBudgets(t *testing.T) {
 			t.Errorf("%v against 1.03: %v (%s), want %v", c.e, b.Status, b.Why, c.want)
 		}
 	}
+	noisy := Estimate{0.99, 0.88, 1.19, 0.93}
+	for _, c := range []struct {
+		in, whole Estimate
+		want      Status
+	}{
+		{Estimate{1.009, 1.005, 1.012, 0.95}, noisy, Pass},                            // the precise one decides
+		{Estimate{1.04, 1.035, 1.045, 0.95}, noisy, Fail},                             // the precise one is over
+		{Estimate{1.02, 1.00, 1.04, 0.95}, noisy, Unresolved},                         // the precise one cannot tell
+		{Estimate{1.009, 1.005, 1.012, 0.95}, Estimate{1.10, 1.06, 1.15, 0.93}, Fail}, // whole processes are over on their own
+		{Estimate{math.NaN(), math.NaN(), math.NaN(), 0}, noisy, Fail},
+	} {
+		if b := MaxRatioInProcess("compute", c.in, c.whole, 1.03, "plain"); b.Status != c.want {
+			t.Errorf("in one process %v, whole %v, against 1.03: %v (%s), want %v", c.in, c.whole, b.Status, b.Why, c.want)
+		}
+	}
 	if b := MinFactor("hook", 20, 290, 10, "CPython"); b.Status != Pass {
 		t.Errorf("20 ns vs 290 ns: %v %s", b.Status, b.Why)
 	}

@@ -63,6 +63,26 @@ func MaxRatioCI(name string, e Estimate, limit float64, versus string) Budget {
 	return b
 }
 
+// MaxRatioInProcess judges a budget on an in-process estimate (the same
+// work through sstar's host and through the plain interpreter, in one
+// process, interleaved), which resolves what sstar's hardening costs to
+// a fraction of a percent, where whole processes on a shared machine
+// cannot; unless the whole-process estimate shows a miss by itself (its
+// whole interval over the limit: something the in-process comparison
+// cannot see, such as another binary's code layout, is then over it).
+func MaxRatioInProcess(name string, in, whole Estimate, limit float64, versus string) Budget {
+	b := MaxRatioCI(name, in, limit, versus)
+	if !in.Valid() {
+		return b
+	}
+	b.Measured = fmt.Sprintf("%s in one process, %.0f%% interval; whole processes %s", in, in.Coverage*100, whole)
+	if whole.Valid() && whole.Lo > limit {
+		b.Status = Fail
+		b.Why = fmt.Sprintf("whole processes are %.1f%% over the limit, and their whole interval is over it", (whole.Median/limit-1)*100)
+	}
+	return b
+}
+
 // MinFactor checks that cost is at least factor times cheaper than the
 // reference cost (both in ns per event).
 func MinFactor(name string, cost, reference, factor float64, versus string) Budget {

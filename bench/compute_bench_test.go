@@ -33,7 +33,9 @@ import (
 // per step, and nothing else: not another binary's code layout, not
 // process start-up, not a burst of load between two processes. The
 // metrics guarded/plain and host/plain are medians of the per-op ratios
-// (the rounds of one op are adjacent in time); the whole-process
+// (the rounds of one op are adjacent in time), host/plain-lo and -hi the
+// distribution-free interval around the latter (MedianCI, at least 90%),
+// on which the harness judges the compute budget; the whole-process
 // comparison is the harness's compute row.
 func BenchmarkCompute(b *testing.B) {
 	guarded := starlark.StringDict{}
@@ -87,6 +89,10 @@ func BenchmarkCompute(b *testing.B) {
 	b.ReportMetric(MedianFloat(host.ns), "host-ns/round")
 	b.ReportMetric(medianRatio(modes[1].ns, plain), "guarded/plain")
 	b.ReportMetric(medianRatio(host.ns, plain), "host/plain")
+	lo, hi, cov := MedianCI(ratios(host.ns, plain), ciLevel)
+	b.ReportMetric(lo, "host/plain-lo")
+	b.ReportMetric(hi, "host/plain-hi")
+	b.ReportMetric(cov, "host/plain-coverage")
 }
 
 // computeMode is one way of running the compute script's step function,
@@ -97,12 +103,14 @@ type computeMode struct {
 	ns   []float64
 }
 
-func medianRatio(xs, ys []float64) float64 {
+func medianRatio(xs, ys []float64) float64 { return MedianFloat(ratios(xs, ys)) }
+
+func ratios(xs, ys []float64) []float64 {
 	r := make([]float64, len(xs))
 	for i := range xs {
 		r[i] = xs[i] / ys[i]
 	}
-	return MedianFloat(r)
+	return r
 }
 
 // memOpener vouches for one script held in memory.
