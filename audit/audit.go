@@ -17,6 +17,13 @@
 //     event. The aborted event is then reported to every Go hook as an
 //     sstar.abort event, so that sinks record the abort too.
 //   - Events raised on any thread of a host reach the same hooks.
+//   - A Go hook that panics is not recovered: the panic goes to the code
+//     that raised the event, so the action does not happen (as a CPython
+//     hook's exception propagates to the caller, and as log/slog treats a
+//     Handler). Hooks that must fail closed, such as sstar's sinks,
+//     recover their own panics and return ErrNotRecorded. Recovering here
+//     would cost every event a deferred call, a fifth of an event with one
+//     hook.
 //
 // A Dispatcher is safe for concurrent use. With no hooks installed,
 // raising an event is an atomic load and a comparison, and does not
@@ -110,7 +117,8 @@ func (ev *Event) Arg(i int) starlark.Value { return ev.Args()[i] }
 // A Hook is a Go audit hook. It is called synchronously, before the action
 // the event describes. A non-nil error aborts the event. A hook that could
 // not record the event (a sink) must return an error wrapping
-// ErrNotRecorded.
+// ErrNotRecorded, and should turn its own panics into such an error: the
+// Dispatcher does not recover them.
 type Hook func(Event) error
 
 // ErrNotRecorded marks a failure to record an event. Once a hook reports
@@ -206,8 +214,10 @@ func (d *Dispatcher) raise(t *starlark.Thread, spec *Spec, args []starlark.Value
 		var ev Event
 		ev.Name = spec.Name
 		ev.set(args)
-		if err := d.callGoHooks(hs, &ev); err != nil {
-			return err
+		for _, h := range hs.goHooks {
+			if err := h(ev); err != nil {
+				return d.aborted(hs, spec.Name, err)
+			}
 		}
 	}
 	if len(hs.scriptHooks) == 0 {
@@ -233,15 +243,28 @@ func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) error {
 		return nil
 	}
 	ev := NewEvent(spec.Name, args...)
-	err, p, _ := runGoHooks(hs.goHooks, &ev)
-	if p != nil || (err != nil && errors.Is(err, ErrNotRecorded)) {
-		if err == nil {
-			err = fmt.Errorf("%w: audit hook panicked: %v", ErrNotRecorded, p)
+	for _, h := range hs.goHooks {
+		if err := h(ev); err != nil && errors.Is(err, ErrNotRecorded) {
+			d.fail(err)
+			return err
 		}
-		d.fail(err)
-		return err
 	}
 	return nil
+}
+
+// RaisePanic raises sstar.panic for a Go panic recovered in where (a
+// builtin, a module), with p and the stack. The panic may have come from
+// a Go hook, which the dispatcher does not recover, and the hook may panic
+// again on this event: that second panic is recovered here and returned
+// as an error wrapping ErrNotRecorded, so that reporting a panic from a
+// deferred function cannot take the process down.
+func (d *Dispatcher) RaisePanic(t *starlark.Thread, where string, p any) (err error) {
+	defer func() {
+		if p2 := recover(); p2 != nil {
+			err = fmt.Errorf("%w: an audit hook panicked on %s too: %v", ErrNotRecorded, Panic.Name, p2)
+		}
+	}()
+	return d.Raise(t, Panic, starlark.String(where), starlark.String(fmt.Sprintf("%v\n%s", p, debug.Stack())))
 }
 
 // RaiseTuple raises an event whose name and arguments come from a script
@@ -258,44 +281,15 @@ func (d *Dispatcher) RaiseTuple(t *starlark.Thread, name string, args starlark.T
 		return &AbortError{Event: name, Err: hs.failed}
 	}
 	ev := NewEvent(name, args...)
-	if err := d.callGoHooks(hs, &ev); err != nil {
-		return err
+	for _, h := range hs.goHooks {
+		if err := h(ev); err != nil {
+			return d.aborted(hs, name, err)
+		}
 	}
 	if len(hs.scriptHooks) == 0 {
 		return nil
 	}
 	return d.dispatchScript(hs, t, name, args)
-}
-
-// callGoHooks calls the Go hooks in order until one returns an error. A
-// hook that panics could not record the event: fail closed.
-func (d *Dispatcher) callGoHooks(hs *hookSet, ev *Event) error {
-	err, p, stack := runGoHooks(hs.goHooks, ev)
-	if p != nil {
-		err = fmt.Errorf("%w: audit hook panicked: %v\n%s", ErrNotRecorded, p, stack)
-	}
-	if err != nil {
-		return d.aborted(hs, ev.Name, err)
-	}
-	return nil
-}
-
-// runGoHooks is the loop of callGoHooks, kept small: its deferred
-// recover is a tenth of the cost of an event with one hook.
-func runGoHooks(hooks []Hook, ev *Event) (err error, p any, stack []byte) {
-	defer catch(&p, &stack)
-	for _, h := range hooks {
-		if err = h(*ev); err != nil {
-			return err, nil, nil
-		}
-	}
-	return nil, nil, nil
-}
-
-func catch(p *any, stack *[]byte) {
-	if r := recover(); r != nil {
-		*p, *stack = r, debug.Stack()
-	}
 }
 
 func (d *Dispatcher) dispatchScript(hs *hookSet, t *starlark.Thread, name string, args starlark.Tuple) error {
@@ -345,15 +339,6 @@ type hookError struct {
 func (e *hookError) Error() string { return e.msg }
 func (e *hookError) Unwrap() error { return e.err }
 
-func callGo(h Hook, ev Event) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: audit hook panicked: %v\n%s", ErrNotRecorded, r, debug.Stack())
-		}
-	}()
-	return h(ev)
-}
-
 // aborted turns a hook's error into the event's error. An event that
 // could not be recorded makes the dispatcher fail closed; any other abort
 // is reported to the Go hooks as sstar.abort, so sinks record it.
@@ -366,7 +351,7 @@ func (d *Dispatcher) aborted(hs *hookSet, name string, err error) error {
 	for _, h := range hs.goHooks {
 		// A hook's veto of the notice is ignored: the event is aborted
 		// already. Only a failure to record it matters.
-		if herr := callGo(h, notice); herr != nil && errors.Is(herr, ErrNotRecorded) {
+		if herr := h(notice); herr != nil && errors.Is(herr, ErrNotRecorded) {
 			d.fail(herr)
 			return &AbortError{Event: name, Err: herr}
 		}

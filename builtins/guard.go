@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"fmt"
-	"runtime/debug"
 
 	"go.starlark.net/starlark"
 
@@ -19,7 +18,7 @@ func Guard(b *starlark.Builtin) *starlark.Builtin {
 			if p := recover(); p != nil {
 				v = nil
 				err = fmt.Errorf("internal error (Go panic) in %s: %v", b.Name(), p)
-				if aerr := audit.Raise(t, audit.Panic, starlark.String(b.Name()), starlark.String(fmt.Sprintf("%v\n%s", p, debug.Stack()))); aerr != nil {
+				if aerr := audit.From(t).RaisePanic(t, b.Name(), p); aerr != nil {
 					err = fmt.Errorf("%w; and %w", err, aerr)
 				}
 			}

@@ -253,6 +253,28 @@ func TestPanicBecomesError(t *testing.T) {
 	}
 }
 
+// A Go hook's panic is not recovered by the dispatcher: it ends the run as
+// any Go panic does, the action after the event does not happen, and a
+// hook that panics again on sstar.panic does not take the process down.
+func TestPanickingGoHookStopsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"main.star": "sys.audit('app.boom')\nprint('after')\n"})
+	h, _, out := newHost(t, interp.Options{})
+	h.Audit().AddHook(func(ev audit.Event) error {
+		if ev.Name == "app.boom" || ev.Name == audit.Panic.Name {
+			panic("hook bug on " + ev.Name)
+		}
+		return nil
+	})
+	_, err := h.RunFile(context.Background(), filepath.Join(dir, "main.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "hook bug on app.boom") || !errors.Is(err, audit.ErrNotRecorded) || !strings.Contains(err.Error(), "hook bug on sstar.panic") {
+		t.Fatalf("err = %v", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("the script went on after the event: %q", out.String())
+	}
+}
+
 func TestRefusedModuleIsRefusedRun(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{

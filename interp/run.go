@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -161,8 +160,8 @@ func (r *run) execFile(t *starlark.Thread, abs string) (globals starlark.StringD
 
 // panicked turns a recovered panic into an error and an sstar.panic event.
 func (r *run) panicked(t *starlark.Thread, where string, p any) error {
-	err := fmt.Errorf("internal error (Go panic) in %s: %v; this is a bug in sstar or a builtin", where, p)
-	if aerr := r.host.audit.Raise(t, audit.Panic, starlark.String(where), starlark.String(fmt.Sprintf("%v\n%s", p, debug.Stack()))); aerr != nil {
+	err := fmt.Errorf("internal error (Go panic) in %s: %v; this is a bug in sstar, a builtin or a Go audit hook", where, p)
+	if aerr := r.host.audit.RaisePanic(t, where, p); aerr != nil {
 		return errors.Join(err, aerr)
 	}
 	return err

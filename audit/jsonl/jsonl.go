@@ -161,10 +161,18 @@ func (l *Log) Path() string { return l.path }
 // Hook records ev as one line. If the line cannot be written whole, it
 // returns an error wrapping audit.ErrNotRecorded, and so does every later
 // call.
-func (l *Log) Hook(ev audit.Event) error {
+//
+// A panic while recording (a value whose String method panics) is such a
+// failure too: it is recovered here, since the dispatcher does not.
+func (l *Log) Hook(ev audit.Event) (err error) {
 	now := time.Now()
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			err = l.fail(ev, fmt.Errorf("panic while recording it: %v", p))
+		}
+		l.mu.Unlock()
+	}()
 	if l.failed != nil {
 		return l.failed
 	}

@@ -289,3 +289,39 @@ func BenchmarkJSONL(b *testing.B) {
 		b.Fatalf("%d events written, %d records in the log, problems %v", b.N, r.Records, r.Problems)
 	}
 }
+
+// panicky is a value whose String method panics, as a buggy value type of
+// an embedding program's might.
+type panicky struct{ starlark.Tuple }
+
+func (panicky) String() string { panic("String of a buggy value") }
+func (panicky) Type() string   { return "panicky" }
+
+// The dispatcher does not recover a hook's panic, so the log does: an
+// event it could not render is not recorded, and the log fails closed,
+// with what it wrote before intact.
+func TestPanicWhileRecordingFailsClosed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := jsonl.Open(path, jsonl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Hook(tick(0)); err != nil {
+		t.Fatal(err)
+	}
+	err = l.Hook(audit.NewEvent("app.bad", panicky{}))
+	if !errors.Is(err, audit.ErrNotRecorded) || !strings.Contains(err.Error(), "String of a buggy value") {
+		t.Fatalf("Hook of an event that panics = %v, want ErrNotRecorded with the panic", err)
+	}
+	if err := l.Hook(tick(2)); !errors.Is(err, audit.ErrNotRecorded) {
+		t.Fatalf("a failed log took a later event: %v", err)
+	}
+	l.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(t, data); !r.Intact() || r.Records != 1 {
+		t.Fatalf("log after the panic: %d records, problems %v", r.Records, r.Problems)
+	}
+}

@@ -247,9 +247,16 @@ func (s *Sink) RunID() string { return s.run }
 
 // Hook sends ev. An error wraps audit.ErrNotRecorded; after one, every
 // later call fails too.
-func (s *Sink) Hook(ev audit.Event) error {
+func (s *Sink) Hook(ev audit.Event) (err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer func() {
+		// The dispatcher does not recover a hook's panic; a sink that
+		// panicked did not deliver the event, and fails closed.
+		if p := recover(); p != nil {
+			err = s.fail(ev, s.seq+1, fmt.Errorf("panic while sending it: %v", p))
+		}
+		s.mu.Unlock()
+	}()
 	if s.failed != nil {
 		return s.failed
 	}
@@ -259,7 +266,7 @@ func (s *Sink) Hook(ev audit.Event) error {
 	}
 	s.buf = appendContent(s.buf[:0], ev, seq, s.run, s.pid)
 	s.broke = nil
-	_, err := s.w.WriteWithPriority(priority(ev), s.buf)
+	_, err = s.w.WriteWithPriority(priority(ev), s.buf)
 	if err == nil && s.lost != nil {
 		err = s.lost
 	}

@@ -346,3 +346,32 @@ func BenchmarkSyslogTCP(b *testing.B) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// panicky is a value whose String method panics, as a buggy value type of
+// an embedding program's might.
+type panicky struct{ starlark.Tuple }
+
+func (panicky) String() string { panic("String of a buggy value") }
+func (panicky) Type() string   { return "panicky" }
+
+// The dispatcher does not recover a hook's panic, so the sink does: an
+// event it could not render is not delivered, and the sink fails closed.
+func TestPanicWhileSendingFailsClosed(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
+	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first := audit.NewEvent("open", starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0))
+	if err := s.Hook(first); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Hook(audit.NewEvent("app.bad", panicky{}))
+	if !errors.Is(err, audit.ErrNotRecorded) || !strings.Contains(err.Error(), "String of a buggy value") {
+		t.Fatalf("Hook of an event that panics = %v, want ErrNotRecorded with the panic", err)
+	}
+	if err := s.Hook(first); !errors.Is(err, audit.ErrNotRecorded) {
+		t.Fatalf("a failed sink sent a later event: %v", err)
+	}
+}
