@@ -43,14 +43,6 @@ func (s Severity) String() string {
 	return "info"
 }
 
-var table []*Spec
-
-func define(s Spec) *Spec {
-	p := &s
-	table = append(table, p)
-	return p
-}
-
 // Table returns every event sstar raises, in the order of the table.
 func Table() []*Spec {
 	return append([]*Spec(nil), table...)
@@ -69,63 +61,76 @@ func Lookup(name string) *Spec {
 
 // The events. Keep the order: launch, code, hooks, then builtins.
 var (
-	RunFile = define(Spec{Name: "sstar.run_file", Args: []string{"path"},
-		When: "before the main script given to the host is opened; path is as given.", Severity: Info})
-	RunCommand = define(Spec{Name: "sstar.run_command", Args: []string{"code"},
-		When: "when `sstar -c CODE` is attempted, before it is refused (exit 2).", Severity: Critical})
-	RunStdin = define(Spec{Name: "sstar.run_stdin", Args: []string{},
-		When: "when sstar is asked to read code from standard input (`-` or no script), before it is refused (exit 2).", Severity: Critical})
-	OpenCode = define(Spec{Name: "sstar.open_code", Args: []string{"path"},
-		When: "before a file that will become code (script, loaded module, policy) is opened; path is absolute.", Severity: Info})
-	ExecCheck = define(Spec{Name: "sstar.exec_check", Args: []string{"path", "allowed", "enforced", "detail"},
-		When: "after the kernel was asked execveat(fd, \"\", AT_EMPTY_PATH|AT_EXECVE_CHECK) about an opened code file, before it is read: allowed is the kernel's answer, enforced whether a no refuses the file (SECBIT_EXEC_RESTRICT_FILE set, or the system policy says so), detail \"allowed\" or the errno and its meaning.", Severity: Info})
-	CodeIntegrityFailure = define(Spec{Name: "sstar.code_integrity_failure", Args: []string{"path", "reason"},
-		When: "when a code file is refused (no stamp, malformed stamp, mismatch, not a regular file, too large, noexec mount, kernel check, unsafe owner, unreadable), before the refusal is returned; reason is the refusal's message.", Severity: Critical})
-	Compile = define(Spec{Name: "compile", Args: []string{"filename", "sha256"},
-		When: "before verified source is compiled; filename is absolute, sha256 the hex SHA-256 of the exact bytes compiled.", CPython: true, Severity: Info})
-	Exec = define(Spec{Name: "exec", Args: []string{"filename"},
-		When: "before a compiled module (script, loaded module, policy) starts executing.", CPython: true, Severity: Info})
-	Load = define(Spec{Name: "load", Args: []string{"module", "from"},
-		When: "before a load statement is resolved: module as written, from the absolute path of the loading file.", Severity: Info})
-	Policy = define(Spec{Name: "sstar.policy", Args: []string{"path"},
-		When: "when a policy file (the system policy or a --policy file) has run and takes effect.", Severity: Info})
-	Panic = define(Spec{Name: "sstar.panic", Args: []string{"where", "value"},
-		When: "when a Go panic inside a builtin or the interpreter was caught and turned into an error.", Severity: Critical})
-	Abort = define(Spec{Name: "sstar.abort", Args: []string{"event", "reason"},
-		When: "after a hook aborted an event; delivered to Go hooks (sinks) only, so the abort is recorded.", Severity: Error})
-	Watchdog = define(Spec{Name: "sstar.watchdog", Args: []string{"reason"},
-		When: "when a run is still blocked in a builtin some time after its timeout; delivered to Go hooks (sinks) only, then sstar exits with status 1.", Severity: Critical})
-	AddAuditHook = define(Spec{Name: "sys.addaudithook", Args: []string{},
-		When: "before a hook is added, by a script or by the host; any hook may veto it.", CPython: true, Severity: Info})
-	Trust = define(Spec{Name: "sstar.trust", Args: []string{"path", "sha256"},
-		When: "before `sstar trust` writes a stamp on a file (not for a file whose stamp is already right); path is absolute, sha256 the stamp about to be written.", Severity: Info})
+	RunFile = &Spec{Name: "sstar.run_file", Args: []string{"path"},
+		When: "before the main script given to the host is opened; path is as given.", Severity: Info}
+	RunCommand = &Spec{Name: "sstar.run_command", Args: []string{"code"},
+		When: "when `sstar -c CODE` is attempted, before it is refused (exit 2).", Severity: Critical}
+	RunStdin = &Spec{Name: "sstar.run_stdin", Args: []string{},
+		When: "when sstar is asked to read code from standard input (`-` or no script), before it is refused (exit 2).", Severity: Critical}
+	OpenCode = &Spec{Name: "sstar.open_code", Args: []string{"path"},
+		When: "before a file that will become code (script, loaded module, policy) is opened; path is absolute.", Severity: Info}
+	ExecCheck = &Spec{Name: "sstar.exec_check", Args: []string{"path", "allowed", "enforced", "detail"},
+		When: "after the kernel was asked execveat(fd, \"\", AT_EMPTY_PATH|AT_EXECVE_CHECK) about an opened code file, before it is read: allowed is the kernel's answer, enforced whether a no refuses the file (SECBIT_EXEC_RESTRICT_FILE set, or the system policy says so), detail \"allowed\" or the errno and its meaning.", Severity: Info}
+	CodeIntegrityFailure = &Spec{Name: "sstar.code_integrity_failure", Args: []string{"path", "reason"},
+		When: "when a code file is refused (no stamp, malformed stamp, mismatch, not a regular file, too large, noexec mount, kernel check, unsafe owner, unreadable), before the refusal is returned; reason is the refusal's message.", Severity: Critical}
+	Compile = &Spec{Name: "compile", Args: []string{"filename", "sha256"},
+		When: "before verified source is compiled; filename is absolute, sha256 the hex SHA-256 of the exact bytes compiled.", CPython: true, Severity: Info}
+	Exec = &Spec{Name: "exec", Args: []string{"filename"},
+		When: "before a compiled module (script, loaded module, policy) starts executing.", CPython: true, Severity: Info}
+	Load = &Spec{Name: "load", Args: []string{"module", "from"},
+		When: "before a load statement is resolved: module as written, from the absolute path of the loading file.", Severity: Info}
+	Policy = &Spec{Name: "sstar.policy", Args: []string{"path"},
+		When: "when a policy file (the system policy or a --policy file) has run and takes effect.", Severity: Info}
+	Panic = &Spec{Name: "sstar.panic", Args: []string{"where", "value"},
+		When: "when a Go panic inside a builtin or the interpreter was caught and turned into an error.", Severity: Critical}
+	Abort = &Spec{Name: "sstar.abort", Args: []string{"event", "reason"},
+		When: "after a hook aborted an event; delivered to Go hooks (sinks) only, so the abort is recorded.", Severity: Error}
+	Watchdog = &Spec{Name: "sstar.watchdog", Args: []string{"reason"},
+		When: "when a run is still blocked in a builtin some time after its timeout; delivered to Go hooks (sinks) only, then sstar exits with status 1.", Severity: Critical}
+	AddAuditHook = &Spec{Name: "sys.addaudithook", Args: []string{},
+		When: "before a hook is added, by a script or by the host; any hook may veto it.", CPython: true, Severity: Info}
+	Trust = &Spec{Name: "sstar.trust", Args: []string{"path", "sha256"},
+		When: "before `sstar trust` writes a stamp on a file (not for a file whose stamp is already right); path is absolute, sha256 the stamp about to be written.", Severity: Info}
 
 	// Builtins (fs, proc, os, time).
-	Open = define(Spec{Name: "open", Args: []string{"path", "mode", "flags"},
-		When: "before fs.read, fs.read_bytes, fs.write or fs.append opens a file; path is absolute, mode \"r\", \"w\" or \"a\", flags the open(2) flags as an int (O_RDONLY|O_CLOEXEC; O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC; O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC).", CPython: true, Severity: Info})
-	Listdir = define(Spec{Name: "os.listdir", Args: []string{"path"},
-		When: "before fs.listdir reads a directory; path is absolute.", CPython: true, Severity: Info})
-	Mkdir = define(Spec{Name: "os.mkdir", Args: []string{"path", "mode"},
-		When: "before fs.mkdir looks anything up, for path; with parents=True also for each missing parent, top down, just before it is created. Paths are absolute; mode is the permission before the umask (0o755).", CPython: true, Severity: Info})
-	Remove = define(Spec{Name: "os.remove", Args: []string{"path"},
-		When: "before fs.remove unlinks a file; path is absolute.", CPython: true, Severity: Info})
-	Rename = define(Spec{Name: "os.rename", Args: []string{"src", "dst"},
-		When: "before fs.rename renames src to dst; both are absolute.", CPython: true, Severity: Info})
-	Glob = define(Spec{Name: "glob.glob", Args: []string{"pattern", "recursive"},
-		When: "before fs.glob expands a pattern; pattern is absolute (a relative one is joined to the working directory, its metacharacters escaped), recursive is always False.", CPython: true, Severity: Info})
-	Stat = define(Spec{Name: "fs.stat", Args: []string{"path"},
-		When: "before fs.stat reads a file's metadata; path is absolute (CPython has no event for stat; named after the function).", Severity: Info})
-	Exists = define(Spec{Name: "fs.exists", Args: []string{"path"},
-		When: "before fs.exists looks a path up; path is absolute (CPython has no event for it; named after the function).", Severity: Info})
-	Popen = define(Spec{Name: "subprocess.Popen", Args: []string{"executable", "args", "cwd", "env"},
-		When: "before proc.run starts a process: executable is the absolute path executed (argv[0] as given if it cannot be found; the call then fails), args the argv tuple, cwd the child's absolute working directory, env the child's whole environment (a dict; nothing is inherited).", CPython: true, Severity: Info})
-	Getenv = define(Spec{Name: "os.getenv", Args: []string{"name"},
-		When: "before os.getenv reads an environment variable (CPython has no such event; named after the function).", Severity: Info})
-	Getcwd = define(Spec{Name: "os.getcwd", Args: []string{},
-		When: "before os.getcwd reads the working directory (CPython has no such event; named after the function).", Severity: Info})
-	TimeNow = define(Spec{Name: "time.now", Args: []string{},
-		When: "before time.now reads the clock, the only way the time module reads it (CPython has no such event; named after the function).", Severity: Info})
+	Open = &Spec{Name: "open", Args: []string{"path", "mode", "flags"},
+		When: "before fs.read, fs.read_bytes, fs.write or fs.append opens a file; path is absolute, mode \"r\", \"w\" or \"a\", flags the open(2) flags as an int (O_RDONLY|O_CLOEXEC; O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC; O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC).", CPython: true, Severity: Info}
+	Listdir = &Spec{Name: "os.listdir", Args: []string{"path"},
+		When: "before fs.listdir reads a directory; path is absolute.", CPython: true, Severity: Info}
+	Mkdir = &Spec{Name: "os.mkdir", Args: []string{"path", "mode"},
+		When: "before fs.mkdir looks anything up, for path; with parents=True also for each missing parent, top down, just before it is created. Paths are absolute; mode is the permission before the umask (0o755).", CPython: true, Severity: Info}
+	Remove = &Spec{Name: "os.remove", Args: []string{"path"},
+		When: "before fs.remove unlinks a file; path is absolute.", CPython: true, Severity: Info}
+	Rename = &Spec{Name: "os.rename", Args: []string{"src", "dst"},
+		When: "before fs.rename renames src to dst; both are absolute.", CPython: true, Severity: Info}
+	Glob = &Spec{Name: "glob.glob", Args: []string{"pattern", "recursive"},
+		When: "before fs.glob expands a pattern; pattern is absolute (a relative one is joined to the working directory, its metacharacters escaped), recursive is always False.", CPython: true, Severity: Info}
+	Stat = &Spec{Name: "fs.stat", Args: []string{"path"},
+		When: "before fs.stat reads a file's metadata; path is absolute (CPython has no event for stat; named after the function).", Severity: Info}
+	Exists = &Spec{Name: "fs.exists", Args: []string{"path"},
+		When: "before fs.exists looks a path up; path is absolute (CPython has no event for it; named after the function).", Severity: Info}
+	Popen = &Spec{Name: "subprocess.Popen", Args: []string{"executable", "args", "cwd", "env"},
+		When: "before proc.run starts a process: executable is the absolute path executed (argv[0] as given if it cannot be found; the call then fails), args the argv tuple, cwd the child's absolute working directory, env the child's whole environment (a dict; nothing is inherited).", CPython: true, Severity: Info}
+	Getenv = &Spec{Name: "os.getenv", Args: []string{"name"},
+		When: "before os.getenv reads an environment variable (CPython has no such event; named after the function).", Severity: Info}
+	Getcwd = &Spec{Name: "os.getcwd", Args: []string{},
+		When: "before os.getcwd reads the working directory (CPython has no such event; named after the function).", Severity: Info}
+	TimeNow = &Spec{Name: "time.now", Args: []string{},
+		When: "before time.now reads the clock, the only way the time module reads it (CPython has no such event; named after the function).", Severity: Info}
 )
+
+// table lists every event, in the order of the var block above. Both are
+// static data: no code runs at start-up to build them
+// (TestTableListsEverySpec checks that nothing is left out).
+var table = []*Spec{
+	RunFile, RunCommand, RunStdin, OpenCode,
+	ExecCheck, CodeIntegrityFailure, Compile, Exec,
+	Load, Policy, Panic, Abort,
+	Watchdog, AddAuditHook, Trust, Open,
+	Listdir, Mkdir, Remove, Rename,
+	Glob, Stat, Exists, Popen,
+	Getenv, Getcwd, TimeNow,
+}
 
 // WriteTable writes the table as text, one event per block, for
 // `sstar events`.
