@@ -76,7 +76,7 @@ func makePlan(quick bool) plan {
 		}
 	}
 	return plan{
-		rounds:       map[string]int{"startup": 201, "compute": 11, "loading": 31, "events": 5, "files": 11},
+		rounds:       map[string]int{"startup": 801, "compute": 11, "loading": 31, "events": 5, "files": 11},
 		params:       Params{Modules: 500, Events: 1_000_000, Files: 10_000, FileSize: 100},
 		goCount:      3,
 		goBenchtime:  "500ms",
