@@ -66,7 +66,13 @@ import (
 // and may keep it. It carries up to four arguments in itself (every event
 // in the table has at most four), so that raising an event to Go hooks
 // allocates nothing; a hook that keeps only what it renders pays nothing
-// either. Make one with NewEvent.
+// either. An event with more arguments (from sys.audit) holds them in one
+// tuple that every copy shares; no hook may modify the arguments. Make one
+// with NewEvent.
+//
+// Args, NumArgs and Arg have pointer receivers, so that reading the
+// arguments copies nothing; call them on a variable (a hook's parameter),
+// not on a call's result.
 type Event struct {
 	Name  string
 	front [maxInline]starlark.Value
@@ -234,7 +240,7 @@ func (d *Dispatcher) raise(t *starlark.Thread, spec *Spec, args []starlark.Value
 // own notices where no script code may run, such as a watchdog stopping
 // a run that no longer responds. Hook errors other than a failure to
 // record are ignored: the notice is not a request.
-func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) error {
+func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) (err error) {
 	if d == nil {
 		return ErrNoDispatcher
 	}
@@ -243,6 +249,14 @@ func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) error {
 		return nil
 	}
 	ev := NewEvent(spec.Name, args...)
+	defer func() {
+		// RaiseGo's callers run where no one else would recover a hook's
+		// panic (a watchdog's goroutine); it is not a hot path.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: audit hook panicked on %s: %v", ErrNotRecorded, spec.Name, p)
+			d.fail(err)
+		}
+	}()
 	for _, h := range hs.goHooks {
 		if err := h(ev); err != nil && errors.Is(err, ErrNotRecorded) {
 			d.fail(err)
@@ -255,13 +269,15 @@ func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) error {
 // RaisePanic raises sstar.panic for a Go panic recovered in where (a
 // builtin, a module), with p and the stack. The panic may have come from
 // a Go hook, which the dispatcher does not recover, and the hook may panic
-// again on this event: that second panic is recovered here and returned
-// as an error wrapping ErrNotRecorded, so that reporting a panic from a
-// deferred function cannot take the process down.
+// again on this event: that second panic is recovered here, the
+// dispatcher fails closed (a hook that cannot record even sstar.panic
+// records nothing), and the error wraps ErrNotRecorded, so that reporting
+// a panic from a deferred function cannot take the process down.
 func (d *Dispatcher) RaisePanic(t *starlark.Thread, where string, p any) (err error) {
 	defer func() {
 		if p2 := recover(); p2 != nil {
 			err = fmt.Errorf("%w: an audit hook panicked on %s too: %v", ErrNotRecorded, Panic.Name, p2)
+			d.fail(err)
 		}
 	}()
 	return d.Raise(t, Panic, starlark.String(where), starlark.String(fmt.Sprintf("%v\n%s", p, debug.Stack())))

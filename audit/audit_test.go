@@ -198,6 +198,22 @@ func TestPanickingGoHookPropagates(t *testing.T) {
 	}
 }
 
+// RaiseGo's callers (a watchdog's goroutine) have nobody above them to
+// recover a hook's panic: RaiseGo does, and fails closed.
+func TestRaiseGoRecoversAndFailsClosed(t *testing.T) {
+	d := new(audit.Dispatcher)
+	d.AddHook(func(ev audit.Event) error {
+		if ev.Name == audit.Watchdog.Name {
+			panic("sink bug")
+		}
+		return nil
+	})
+	err := d.RaiseGo(audit.Watchdog, starlark.String("stuck"))
+	if !errors.Is(err, audit.ErrNotRecorded) || !strings.Contains(err.Error(), "sink bug") || d.Failed() == nil {
+		t.Fatalf("err = %v, Failed() = %v", err, d.Failed())
+	}
+}
+
 func TestScriptHookFailAborts(t *testing.T) {
 	d := new(audit.Dispatcher)
 	th, hook := scriptHook(t, d, `

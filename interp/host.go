@@ -182,6 +182,14 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 	r.predeclared = h.predeclared(e)
 	main := r.newThread(e.Path, nil)
 	defer r.close()
+	// Modules recover panics where they execute (execFile); this catches
+	// the rest, such as a Go audit hook's panic on e.Event, which the
+	// dispatcher does not recover.
+	defer func() {
+		if p := recover(); p != nil {
+			globals, err = nil, &RunError{Path: e.Path, Err: r.panicked(main, e.Path, p), Refused: r.refusal()}
+		}
+	}()
 	stop := context.AfterFunc(ctx, r.cancelAll)
 	defer stop()
 

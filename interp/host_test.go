@@ -273,6 +273,30 @@ func TestPanickingGoHookStopsTheRun(t *testing.T) {
 	if out.Len() != 0 {
 		t.Errorf("the script went on after the event: %q", out.String())
 	}
+	if h.Audit().Failed() == nil {
+		t.Error("a hook that panicked on sstar.panic too did not make the dispatcher fail closed")
+	}
+}
+
+// A Go hook's panic on the run's first event, raised before any module
+// executes, is the run's error too, not a panic out of RunFile.
+func TestPanicOnRunFileIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"main.star": "print('ran')\n"})
+	h, rec, out := newHost(t, interp.Options{})
+	h.Audit().AddHook(func(ev audit.Event) error {
+		if ev.Name == audit.RunFile.Name {
+			panic("hook bug")
+		}
+		return nil
+	})
+	_, err := h.RunFile(context.Background(), filepath.Join(dir, "main.star"), nil)
+	if err == nil || !strings.Contains(err.Error(), "hook bug") || out.Len() != 0 {
+		t.Fatalf("err = %v, output %q", err, out.String())
+	}
+	if names := rec.names(); names[len(names)-1] != audit.Panic.Name {
+		t.Errorf("events: %v", names)
+	}
 }
 
 func TestRefusedModuleIsRefusedRun(t *testing.T) {

@@ -129,11 +129,27 @@ func Run(ctx context.Context, h *interp.Host, opener interp.Opener, path string,
 	if err != nil {
 		return &Error{Path: path, Err: err}
 	}
-	if err := h.Audit().Raise(nil, audit.Policy, starlark.String(path)); err != nil {
+	if err := raisePolicy(h.Audit(), path); err != nil {
 		return &Error{Path: path, Err: err}
 	}
 	*s = st.next
 	return nil
+}
+
+// raisePolicy raises sstar.policy(path). The dispatcher does not recover
+// a Go hook's panic, and this event is raised outside any run: the panic
+// becomes the policy's error (and an sstar.panic event), so the policy
+// does not take effect and nothing after it runs.
+func raisePolicy(d *audit.Dispatcher, path string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error (Go panic) in %s: %v; this is a bug in a Go audit hook", audit.Policy.Name, p)
+			if aerr := d.RaisePanic(nil, audit.Policy.Name, p); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+		}
+	}()
+	return d.Raise(nil, audit.Policy, starlark.String(path))
 }
 
 // state is one policy file's run: what it may change and has changed.

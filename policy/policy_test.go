@@ -196,3 +196,31 @@ func TestPolicyEventRaised(t *testing.T) {
 		t.Errorf("events: %s", got)
 	}
 }
+
+// A Go hook's panic on sstar.policy (raised outside the policy's run, and
+// not recovered by the dispatcher) is the policy's error: the policy does
+// not take effect, and the panic is reported as sstar.panic.
+func TestPanicOnPolicyEventIsAnError(t *testing.T) {
+	var seen []string
+	d := new(audit.Dispatcher)
+	d.AddHook(func(ev audit.Event) error {
+		if ev.Name == audit.Policy.Name {
+			panic("hook bug")
+		}
+		seen = append(seen, ev.Name)
+		return nil
+	})
+	h := interp.New(interp.Options{Audit: d})
+	s := policy.Defaults()
+	p := write(t, t.TempDir(), "p.star", "policy.limits(max_steps = 1000, steps = 500)\n")
+	err := policy.Run(context.Background(), h, s.Opener(), p, true, &s)
+	if err == nil || !strings.Contains(err.Error(), "hook bug") {
+		t.Fatalf("err = %v", err)
+	}
+	if s.MaxSteps == 1000 {
+		t.Error("the policy took effect")
+	}
+	if seen[len(seen)-1] != audit.Panic.Name {
+		t.Errorf("events: %v", seen)
+	}
+}
