@@ -15,11 +15,11 @@ import (
 )
 
 // undoEnvChild is the command undo-env-child of the environment story: it
-// undoes the runtime's environment as main does, then prints what the
+// cleans the runtime's environment as main does, then prints what the
 // runtime and crypto/tls do now, for the story to compare with their
 // defaults.
 func undoEnvChild() {
-	undoRuntimeEnvironment()
+	cleanRuntimeEnvironment(os.Stderr)
 	s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}, {Name: "/sched/gomaxprocs:threads"}}
 	metrics.Read(s)
 	fmt.Printf("gogc=%d\n", s[0].Value.Uint64())

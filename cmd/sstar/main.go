@@ -47,7 +47,7 @@ const (
 )
 
 func main() {
-	undoRuntimeEnvironment()
+	cleanRuntimeEnvironment(os.Stderr)
 	os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -67,10 +67,12 @@ input) and running without a script are refused with exit status 2, after
 their audit event is raised. There is no REPL.
 
 No environment variable changes what sstar does: Python's -E is always in
-force (and accepted, as a no-op). The Go runtime's own variables (GODEBUG,
-GOGC, GOMEMLIMIT, GOMAXPROCS) are undone before anything runs; only
-GOTRACEBACK (what a crash prints) and TZ (local time) remain. Flags can
-only add transparency or restrictions, never remove them.
+force (and accepted, as a no-op). If a variable the Go runtime reads
+before sstar starts is set (GODEBUG, GOGC, GOMEMLIMIT, GOMAXPROCS,
+GOTRACEBACK, GORACE), sstar first runs itself again without it. Only TZ
+and ZONEINFO still reach a script, through the time module's local time
+and zone names. Flags can only add transparency or restrictions, never
+remove them.
 
 Flags:
   --audit-log PATH    append every audit event to PATH as JSON Lines,

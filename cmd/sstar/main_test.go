@@ -14,7 +14,7 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"sstar": func() {
-			undoRuntimeEnvironment() // as main does
+			cleanRuntimeEnvironment(os.Stderr) // as main does
 			// The system policy path is fixed at build time; the test
 			// binary points it into the story's work directory, so no
 			// story depends on the machine's /etc.
@@ -23,6 +23,11 @@ func TestMain(m *testing.M) {
 			os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
 		},
 		"undo-env-child": undoEnvChild,
+		"sstar-badself": func() {
+			selfExe = "/nonexistent/sstar" // as if /proc were not mounted
+			cleanRuntimeEnvironment(os.Stderr)
+			os.Exit(0)
+		},
 	})
 }
 
