@@ -75,7 +75,8 @@ func MaxRatioInProcess(name string, in, whole Estimate, limit float64, versus st
 	if !in.Valid() {
 		return b
 	}
-	b.Measured = fmt.Sprintf("%s in one process, %.0f%% interval; whole processes %s", in, in.Coverage*100, whole)
+	b.Measured = fmt.Sprintf("%s in one process, %.0f%% interval; whole processes %s, which alone would be %s",
+		in, in.Coverage*100, whole, MaxRatioCI(name, whole, limit, versus).Status)
 	if whole.Valid() && whole.Lo > limit {
 		b.Status = Fail
 		b.Why = fmt.Sprintf("whole processes are %.1f%% over the limit, and their whole interval is over it", (whole.Median/limit-1)*100)

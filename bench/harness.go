@@ -134,7 +134,7 @@ func Run(cfg Config) (*Report, error) {
 	h := &harness{cfg: cfg, plan: makePlan(cfg.Quick)}
 	h.plan.rounds["per-event"] = h.plan.evRounds
 	h.rep = &Report{Command: cfg.Command, Quick: cfg.Quick, Rounds: h.plan.rounds, Params: h.plan.params, EvBenchtime: h.plan.evBenchtime, ComputeOps: h.plan.computeOps, ComputeCount: h.plan.computeCount}
-	h.rep.Machine = Machine{Date: start, NProc: nproc(), CPU: cpuModel(), Kernel: kernel(), LoadStart: loadavg()}
+	h.rep.Machine = Machine{Date: start, NProc: nproc(), CPU: cpuModel(), Kernel: kernel(), LoadStart: loadavg(), Speculation: speculation()}
 
 	work, err := os.MkdirTemp("", "sstarbench-")
 	if err != nil {
@@ -549,7 +549,7 @@ func (h *harness) compute() error {
 	in := Estimate{Median: v[2], Lo: v[4], Hi: v[5], Coverage: v[6]}
 	row := Row{Workload: "compute in one process: a round through sstar's host (BenchmarkCompute)",
 		Sstar: formatNS(hostNS), Base: formatNS(plainNS), Versus: "plain starlark, same process", Ratio: in.String(),
-		Budget: h.budget(MaxRatioInProcess("compute", in, whole, budgetCompute, "plain"))}
+		Budget: h.budget(MaxRatioInProcess("compute (per round, in one process)", in, whole, budgetCompute, "plain"))}
 	h.rep.Rows = append(h.rep.Rows, row,
 		Row{Workload: "compute in one process: a round with the guarded universe only",
 			Versus: "plain starlark, same process", Ratio: ratioCell(guarded)},

@@ -21,6 +21,29 @@ type Machine struct {
 	Python    string // CPython version, or "" when absent
 	LoadStart string // /proc/loadavg before and after the run
 	LoadEnd   string
+	// Speculation: the kernel's speculative store bypass and Spectre v2
+	// mitigations. Where one says "seccomp", installing sstar's filter
+	// also turns a mitigation on for sstar's process alone, which can cost
+	// CPU-bound code a few per cent in every process: a cost BenchmarkCompute
+	// (one process) cannot see, and the whole-process compute row can.
+	Speculation string
+}
+
+// speculation returns the kernel's speculative store bypass and Spectre v2
+// mitigation lines, or "unknown".
+func speculation() string {
+	var parts []string
+	for _, name := range []string{"spec_store_bypass", "spectre_v2"} {
+		b, err := os.ReadFile("/sys/devices/system/cpu/vulnerabilities/" + name)
+		if err != nil {
+			continue
+		}
+		parts = append(parts, name+": "+strings.TrimSpace(string(b)))
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // cpuModel returns the first "model name" of /proc/cpuinfo.

@@ -133,6 +133,7 @@ func (r *Report) Markdown() string {
 	} else {
 		b.WriteString("- python3: not found (the CPython comparisons were skipped)\n")
 	}
+	fmt.Fprintf(&b, "- mitigations (/sys/devices/system/cpu/vulnerabilities): %s. Where one says \"seccomp\", sstar's filter turns it on for sstar's process only, which can cost CPU-bound code a few per cent; the whole-process compute row shows that, the in-process one cannot.\n", m.Speculation)
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) before: %s; after: %s; the harness took %s\n\n", m.LoadStart, m.LoadEnd, r.Elapsed.Round(time.Second))
 
 	b.WriteString("## Results\n\n")
