@@ -82,7 +82,7 @@ var (
 	Policy = &Spec{Name: "sstar.policy", Args: []string{"path"},
 		When: "when a policy file (the system policy or a --policy file) has run and takes effect.", Severity: Info}
 	Panic = &Spec{Name: "sstar.panic", Args: []string{"where", "value"},
-		When: "when a Go panic inside a builtin or the interpreter was caught and turned into an error.", Severity: Critical}
+		When: "when a Go panic inside a builtin, the interpreter or a Go audit hook was caught and turned into an error.", Severity: Critical}
 	Abort = &Spec{Name: "sstar.abort", Args: []string{"event", "reason"},
 		When: "after a hook aborted an event; delivered to Go hooks (sinks) only, so the abort is recorded.", Severity: Error}
 	Watchdog = &Spec{Name: "sstar.watchdog", Args: []string{"reason"},
