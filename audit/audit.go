@@ -74,6 +74,10 @@ import (
 // arguments copies nothing; call them on a variable (a hook's parameter),
 // not on a call's result.
 type Event struct {
+	// Kind is the event's entry in the table; Script for an event a
+	// script raised with sys.audit.
+	Kind Kind
+	// Name is the event's name: Kind.Name(), or the script's for Script.
 	Name  string
 	front [maxInline]starlark.Value
 	back  starlark.Tuple // the arguments, when there are more than maxInline
@@ -83,12 +87,24 @@ type Event struct {
 // maxInline is how many arguments an Event holds without a tuple.
 const maxInline = 4
 
-// NewEvent returns the event name with a copy of args.
+// NewEvent returns the event name with a copy of args. Its Kind is the
+// table's entry of that name, or Script for a name not in the table.
 func NewEvent(name string, args ...starlark.Value) Event {
-	ev := Event{Name: name}
+	k, _ := KindOf(name)
+	ev := Event{Kind: k, Name: name}
 	ev.set(args)
 	return ev
 }
+
+// newEvent returns an event of kind k with a copy of args.
+func newEvent(k Kind, args ...starlark.Value) Event {
+	ev := Event{Kind: k, Name: k.Name()}
+	ev.set(args)
+	return ev
+}
+
+// Severity returns how serious the event is (its kind's severity).
+func (ev *Event) Severity() Severity { return ev.Kind.Severity() }
 
 func (ev *Event) set(args []starlark.Value) {
 	if len(args) <= maxInline {
@@ -155,11 +171,6 @@ type Dispatcher struct {
 	// active is 1 once hooks is non-nil: a plain word the inlined fast
 	// path of Raise can test.
 	active atomic.Uint32
-
-	// NewThread, if set, makes the thread on which script hooks run for
-	// events raised without one (by Go code outside any script). If nil, a
-	// bare thread is used.
-	NewThread func() *starlark.Thread
 }
 
 // hookSet is immutable once published; changes publish a new one.
@@ -187,23 +198,23 @@ func (d *Dispatcher) Failed() error {
 	return nil
 }
 
-// Raise raises the event spec with args on thread t (which may be nil for
+// Raise raises an event of kind k with args on thread t (which may be nil for
 // events raised outside any script). It returns nil if every hook accepted
 // the event, and otherwise an *AbortError naming it. The caller must not
 // perform the action unless Raise returns nil.
 //
 // Raise does not retain args; with no hooks, or with Go hooks only, it
 // does not allocate.
-func (d *Dispatcher) Raise(t *starlark.Thread, spec *Spec, args ...starlark.Value) error {
+func (d *Dispatcher) Raise(t *starlark.Thread, k Kind, args ...starlark.Value) error {
 	// Small enough to inline: with no hooks the call costs a load and a
 	// compare at the call site.
 	if d != nil && d.active.Load() == 0 {
 		return nil
 	}
-	return d.raise(t, spec, args)
+	return d.raise(t, k, args)
 }
 
-func (d *Dispatcher) raise(t *starlark.Thread, spec *Spec, args []starlark.Value) error {
+func (d *Dispatcher) raise(t *starlark.Thread, k Kind, args []starlark.Value) error {
 	if d == nil {
 		return ErrNoDispatcher
 	}
@@ -211,18 +222,19 @@ func (d *Dispatcher) raise(t *starlark.Thread, spec *Spec, args []starlark.Value
 	if hs == nil {
 		return nil
 	}
+	name := k.Name()
 	if hs.failed != nil {
-		return &AbortError{Event: spec.Name, Err: hs.failed}
+		return &AbortError{Event: name, Err: hs.failed}
 	}
 	if len(hs.goHooks) > 0 {
 		// The event carries its arguments by value: args does not escape
 		// from here, and nothing is allocated for the Go hooks.
 		var ev Event
-		ev.Name = spec.Name
+		ev.Kind, ev.Name = k, name
 		ev.set(args)
 		for _, h := range hs.goHooks {
 			if err := h(ev); err != nil {
-				return d.aborted(hs, spec.Name, err)
+				return d.aborted(hs, name, err)
 			}
 		}
 	}
@@ -233,14 +245,14 @@ func (d *Dispatcher) raise(t *starlark.Thread, spec *Spec, args []starlark.Value
 	tuple := make(starlark.Tuple, len(args))
 	copy(tuple, args)
 	tuple.Freeze()
-	return d.dispatchScript(hs, t, spec.Name, tuple)
+	return d.dispatchScript(hs, t, name, tuple)
 }
 
 // RaiseGo raises an event to the Go hooks (sinks) only, for the host's
 // own notices where no script code may run, such as a watchdog stopping
 // a run that no longer responds. Hook errors other than a failure to
 // record are ignored: the notice is not a request.
-func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) (err error) {
+func (d *Dispatcher) RaiseGo(k Kind, args ...starlark.Value) (err error) {
 	if d == nil {
 		return ErrNoDispatcher
 	}
@@ -248,12 +260,12 @@ func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) (err error) {
 	if hs == nil {
 		return nil
 	}
-	ev := NewEvent(spec.Name, args...)
+	ev := newEvent(k, args...)
 	defer func() {
 		// RaiseGo's callers run where no one else would recover a hook's
 		// panic (a watchdog's goroutine); it is not a hot path.
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: audit hook panicked on %s: %v", ErrNotRecorded, spec.Name, p)
+			err = fmt.Errorf("%w: audit hook panicked on %s: %v", ErrNotRecorded, k.Name(), p)
 			d.fail(err)
 		}
 	}()
@@ -276,7 +288,7 @@ func (d *Dispatcher) RaiseGo(spec *Spec, args ...starlark.Value) (err error) {
 func (d *Dispatcher) RaisePanic(t *starlark.Thread, where string, p any) (err error) {
 	defer func() {
 		if p2 := recover(); p2 != nil {
-			err = fmt.Errorf("%w: an audit hook panicked on %s too: %v", ErrNotRecorded, Panic.Name, p2)
+			err = fmt.Errorf("%w: an audit hook panicked on %s too: %v", ErrNotRecorded, Panic.Name(), p2)
 			d.fail(err)
 		}
 	}()
@@ -296,7 +308,8 @@ func (d *Dispatcher) RaiseTuple(t *starlark.Thread, name string, args starlark.T
 	if hs.failed != nil {
 		return &AbortError{Event: name, Err: hs.failed}
 	}
-	ev := NewEvent(name, args...)
+	ev := Event{Kind: Script, Name: name}
+	ev.set(args)
 	for _, h := range hs.goHooks {
 		if err := h(ev); err != nil {
 			return d.aborted(hs, name, err)
@@ -363,7 +376,7 @@ func (d *Dispatcher) aborted(hs *hookSet, name string, err error) error {
 		d.fail(err)
 		return &AbortError{Event: name, Err: err}
 	}
-	notice := NewEvent(Abort.Name, starlark.String(name), starlark.String(err.Error()))
+	notice := newEvent(Abort, starlark.String(name), starlark.String(err.Error()))
 	for _, h := range hs.goHooks {
 		// A hook's veto of the notice is ignored: the event is aborted
 		// already. Only a failure to record it matters.
@@ -443,17 +456,11 @@ func (d *Dispatcher) copyLocked() *hookSet {
 	return next
 }
 
+// thread returns a bare thread for script hooks of an event raised
+// without one (by Go code outside any script).
 func (d *Dispatcher) thread() *starlark.Thread {
-	var t *starlark.Thread
-	if d.NewThread != nil {
-		t = d.NewThread()
-	}
-	if t == nil {
-		t = &starlark.Thread{Name: "audit"}
-	}
-	if From(t) == nil {
-		Attach(t, d)
-	}
+	t := &starlark.Thread{Name: "audit"}
+	Attach(t, d)
 	return t
 }
 
@@ -487,13 +494,13 @@ func bindingOf(t *starlark.Thread) *binding {
 	return b
 }
 
-// Raise raises spec with args on the Dispatcher attached to t. With no
+// Raise raises an event of kind k with args on the Dispatcher attached to t. With no
 // dispatcher attached it fails with ErrNoDispatcher: code that runs on a
 // thread nobody audits must not act.
-func Raise(t *starlark.Thread, spec *Spec, args ...starlark.Value) error {
+func Raise(t *starlark.Thread, k Kind, args ...starlark.Value) error {
 	d := From(t)
 	if d == nil {
 		return ErrNoDispatcher
 	}
-	return d.Raise(t, spec, args...)
+	return d.Raise(t, k, args...)
 }

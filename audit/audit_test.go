@@ -74,7 +74,7 @@ func TestAddHookRaisesAndCanBeVetoed(t *testing.T) {
 	veto := errors.New("no more hooks")
 	if err := d.AddHook(func(ev audit.Event) error {
 		seen = append(seen, ev.Name)
-		if ev.Name == audit.AddAuditHook.Name {
+		if ev.Name == audit.AddAuditHook.Name() {
 			return veto
 		}
 		return nil
@@ -175,7 +175,7 @@ func TestNotRecordedFailsClosed(t *testing.T) {
 func TestPanickingGoHookPropagates(t *testing.T) {
 	d := new(audit.Dispatcher)
 	d.AddHook(func(ev audit.Event) error {
-		if ev.Name == audit.Exec.Name {
+		if ev.Name == audit.Exec.Name() {
 			panic("sink bug")
 		}
 		return nil
@@ -203,7 +203,7 @@ func TestPanickingGoHookPropagates(t *testing.T) {
 func TestRaiseGoRecoversAndFailsClosed(t *testing.T) {
 	d := new(audit.Dispatcher)
 	d.AddHook(func(ev audit.Event) error {
-		if ev.Name == audit.Watchdog.Name {
+		if ev.Name == audit.Watchdog.Name() {
 			panic("sink bug")
 		}
 		return nil
@@ -336,22 +336,41 @@ func TestConcurrentRaiseAndAdd(t *testing.T) {
 	}
 }
 
-func TestTableNamesUnique(t *testing.T) {
+// Every kind has a complete, unique entry, found again by its name; the
+// compiler checks the table's length, this checks that none is empty.
+func TestTableIsComplete(t *testing.T) {
 	seen := map[string]bool{}
-	for _, s := range audit.Table() {
+	kinds := audit.Kinds()
+	if len(kinds) < 20 {
+		t.Fatalf("only %d kinds", len(kinds))
+	}
+	for i, k := range kinds {
+		s := k.Spec()
+		if s.Name == "" || s.When == "" || s.Args == nil {
+			t.Errorf("kind %d (%d in the table) lacks Name, When or Args: %+v", k, i, *s)
+		}
 		if seen[s.Name] {
 			t.Errorf("event %q listed twice", s.Name)
 		}
 		seen[s.Name] = true
-		if s.When == "" || s.Args == nil {
-			t.Errorf("event %q lacks When or Args", s.Name)
+		if got, ok := audit.KindOf(s.Name); !ok || got != k {
+			t.Errorf("KindOf(%q) = %v, %v; want %v", s.Name, got, ok, k)
 		}
-		if audit.Lookup(s.Name) != s {
-			t.Errorf("Lookup(%q) is not the table's entry", s.Name)
+		if k.Name() != s.Name || k.String() != s.Name {
+			t.Errorf("kind %d: Name %q, String %q, Spec().Name %q", k, k.Name(), k.String(), s.Name)
 		}
 	}
-	if audit.Lookup("no.such.event") != nil {
-		t.Error("Lookup found an unknown event")
+	if k, ok := audit.KindOf("no.such.event"); ok || k != audit.Script {
+		t.Errorf("KindOf found an unknown event: %v", k)
+	}
+	if audit.Script.Name() != "" || audit.Script.Severity() != audit.Info {
+		t.Error("Script has a name or a severity other than Info")
+	}
+	if ev := audit.NewEvent("open"); ev.Kind != audit.Open {
+		t.Errorf("NewEvent(open).Kind = %v", ev.Kind)
+	}
+	if ev := audit.NewEvent("app.x"); ev.Kind != audit.Script {
+		t.Errorf("NewEvent(app.x).Kind = %v", ev.Kind)
 	}
 }
 

@@ -55,7 +55,7 @@ func sysAudit(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	// A script cannot pass for the host: names in sstar's event table,
 	// and the sstar. prefix, are raised only by sstar itself, so a log or
 	// a policy hook can trust that "exec" or "sstar.policy" happened.
-	if audit.Lookup(string(name)) != nil || strings.HasPrefix(string(name), "sstar.") {
+	if _, ours := audit.KindOf(string(name)); ours || strings.HasPrefix(string(name), "sstar.") {
 		return nil, fmt.Errorf("sys.audit: %q is one of sstar's own events; scripts raise events of their own names (for example \"app.%s\")", string(name), strings.TrimPrefix(string(name), "sstar."))
 	}
 	d := audit.From(t)

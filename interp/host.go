@@ -154,9 +154,11 @@ func (h *Host) RunFile(ctx context.Context, path string, args []string) (starlar
 // Exec describes one run of a file, for callers that need more control
 // than RunFile (policy files, say).
 type Exec struct {
-	Path  string   // the file, as given
-	Args  []string // sys.argv[1:]
-	Event *audit.Spec
+	Path string   // the file, as given
+	Args []string // sys.argv[1:]
+	// Event, unless zero (audit.Script), is raised with Path before
+	// anything else: audit.RunFile for a main script.
+	Event audit.Kind
 	// Predeclared, if non-nil, adds to (and overrides) the Host's.
 	Predeclared starlark.StringDict
 	// Opener, if non-nil, replaces the Host's for this run (a system
@@ -166,8 +168,7 @@ type Exec struct {
 	MaxSteps uint64
 }
 
-// Exec runs a file as described by e. If e.Event is set, it is raised
-// with e.Path before anything else.
+// Exec runs a file as described by e.
 func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, err error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -196,7 +197,7 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 	fail := func(err error) (starlark.StringDict, error) {
 		return nil, &RunError{Path: e.Path, Err: err, Refused: r.refusal()}
 	}
-	if e.Event != nil {
+	if e.Event != audit.Script {
 		if err := h.audit.Raise(main, e.Event, starlark.String(e.Path)); err != nil {
 			return fail(err)
 		}

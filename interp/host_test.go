@@ -261,7 +261,7 @@ func TestPanickingGoHookStopsTheRun(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"main.star": "sys.audit('app.boom')\nprint('after')\n"})
 	h, _, out := newHost(t, interp.Options{})
 	h.Audit().AddHook(func(ev audit.Event) error {
-		if ev.Name == "app.boom" || ev.Name == audit.Panic.Name {
+		if ev.Name == "app.boom" || ev.Name == audit.Panic.Name() {
 			panic("hook bug on " + ev.Name)
 		}
 		return nil
@@ -285,7 +285,7 @@ func TestPanicOnRunFileIsAnError(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"main.star": "print('ran')\n"})
 	h, rec, out := newHost(t, interp.Options{})
 	h.Audit().AddHook(func(ev audit.Event) error {
-		if ev.Name == audit.RunFile.Name {
+		if ev.Name == audit.RunFile.Name() {
 			panic("hook bug")
 		}
 		return nil
@@ -294,7 +294,7 @@ func TestPanicOnRunFileIsAnError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "hook bug") || out.Len() != 0 {
 		t.Fatalf("err = %v, output %q", err, out.String())
 	}
-	if names := rec.names(); names[len(names)-1] != audit.Panic.Name {
+	if names := rec.names(); names[len(names)-1] != audit.Panic.Name() {
 		t.Errorf("events: %v", names)
 	}
 }

@@ -166,8 +166,8 @@ func (o *Opener) bits() (uint, error) {
 // before any refusal. A refusal is a *RefusedError; an event a hook
 // aborted is the hook's *audit.AbortError.
 func (o *Opener) OpenCode(t *starlark.Thread, path string) (Code, error) {
-	return o.openCode(func(spec *audit.Spec, args ...starlark.Value) error {
-		return audit.Raise(t, spec, args...)
+	return o.openCode(func(k audit.Kind, args ...starlark.Value) error {
+		return audit.Raise(t, k, args...)
 	}, path)
 }
 
@@ -175,12 +175,12 @@ func (o *Opener) OpenCode(t *starlark.Thread, path string) (Code, error) {
 // outside any thread. It is `sstar verify`: a file Verify accepts is a
 // file a run would accept. A nil d refuses, as an unaudited thread does.
 func (o *Opener) Verify(d *audit.Dispatcher, path string) (Code, error) {
-	return o.openCode(func(spec *audit.Spec, args ...starlark.Value) error {
-		return d.Raise(nil, spec, args...)
+	return o.openCode(func(k audit.Kind, args ...starlark.Value) error {
+		return d.Raise(nil, k, args...)
 	}, path)
 }
 
-type raiseFunc func(spec *audit.Spec, args ...starlark.Value) error
+type raiseFunc func(k audit.Kind, args ...starlark.Value) error
 
 func (o *Opener) openCode(raise raiseFunc, path string) (Code, error) {
 	abs, err := Abs(path)

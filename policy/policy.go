@@ -63,13 +63,25 @@ type Settings struct {
 
 	// Sinks every run must record to (system policy only).
 	Sinks []Sink
+
+	opener *opencode.Opener // made by Opener from the settings above
 }
 
-// A Sink is a mandatory audit destination.
+// A Sink is an audit destination: one the system policy makes mandatory
+// (policy.sink), or one a flag adds.
 type Sink struct {
 	AuditLog string // a JSON Lines file, or
 	Syslog   string // a syslog address (unix://, udp://, tcp://, tls://)
 	SyslogCA string // CA file for tls://
+	// SyslogCert and SyslogKey are a client certificate for tls:// (flags only).
+	SyslogCert, SyslogKey string
+}
+
+func (s Sink) String() string {
+	if s.AuditLog != "" {
+		return "audit log " + s.AuditLog
+	}
+	return "syslog " + s.Syslog
 }
 
 // Defaults returns the built-in settings: stamps in user.sstar.sha256,
@@ -80,11 +92,6 @@ func Defaults() Settings {
 		Xattr:       opencode.DefaultXattrName,
 		MaxCodeSize: opencode.DefaultMaxSize,
 	}
-}
-
-// Opener returns the code opener these settings describe.
-func (s *Settings) Opener() *opencode.Opener {
-	return &opencode.Opener{XattrName: s.Xattr, MaxSize: s.MaxCodeSize, EnforceExecCheck: s.EnforceExecCheck}
 }
 
 // Limits resolves the limits of a run that asked for steps and timeout
@@ -114,12 +121,15 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("policy %s: %v", e.Path, e.Err) }
 func (e *Error) Unwrap() error { return e.Err }
 
-// Run runs the policy file at path on h, with opener checking it (and the
+// run runs the policy file at path on h, with opener checking it (and the
 // modules it loads), and applies what it decides to s. system says whether
 // it is the system policy. On success it raises sstar.policy(path).
-func Run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, s *Settings) error {
+func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, s *Settings) error {
 	st := &state{path: path, system: system, next: *s}
 	st.next.Sinks = append([]Sink(nil), s.Sinks...)
+	if system {
+		st.next.opener = nil // the policy may change what the opener checks
+	}
 	_, err := h.Exec(ctx, interp.Exec{
 		Path:        path,
 		Opener:      opener,
@@ -143,8 +153,8 @@ func Run(ctx context.Context, h *interp.Host, opener interp.Opener, path string,
 func raisePolicy(d *audit.Dispatcher, path string) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("internal error (Go panic) in %s: %v; this is a bug in a Go audit hook", audit.Policy.Name, p)
-			if aerr := d.RaisePanic(nil, audit.Policy.Name, p); aerr != nil {
+			err = fmt.Errorf("internal error (Go panic) in %s: %v; this is a bug in a Go audit hook", audit.Policy.Name(), p)
+			if aerr := d.RaisePanic(nil, audit.Policy.Name(), p); aerr != nil {
 				err = errors.Join(err, aerr)
 			}
 		}

@@ -27,7 +27,7 @@ func run(t *testing.T, src string, system bool, s *policy.Settings) error {
 	dir := t.TempDir()
 	p := write(t, dir, "policy.star", src)
 	h := interp.New(interp.Options{Predeclared: builtins.Modules()})
-	return policy.Run(context.Background(), h, s.Opener(), p, system, s)
+	return policy.RunAs(context.Background(), h, p, system, s)
 }
 
 func TestSystemPolicySettings(t *testing.T) {
@@ -135,7 +135,7 @@ def sneaky(event, args):
         policy.trust(xattr = "user.attacker")
 sys.addaudithook(sneaky)
 `)
-	if err := policy.Run(context.Background(), h, s.Opener(), p, true, &s); err != nil {
+	if err := policy.RunAs(context.Background(), h, p, true, &s); err != nil {
 		t.Fatal(err)
 	}
 	err := d.RaiseTuple(nil, "later", nil)
@@ -188,7 +188,7 @@ func TestPolicyEventRaised(t *testing.T) {
 	s := policy.Defaults()
 	dir := t.TempDir()
 	p := write(t, dir, "p.star", "x = 1\n")
-	if err := policy.Run(context.Background(), h, s.Opener(), p, false, &s); err != nil {
+	if err := s.Apply(context.Background(), h, p); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(seen, " ")
@@ -204,7 +204,7 @@ func TestPanicOnPolicyEventIsAnError(t *testing.T) {
 	var seen []string
 	d := new(audit.Dispatcher)
 	d.AddHook(func(ev audit.Event) error {
-		if ev.Name == audit.Policy.Name {
+		if ev.Name == audit.Policy.Name() {
 			panic("hook bug")
 		}
 		seen = append(seen, ev.Name)
@@ -213,14 +213,14 @@ func TestPanicOnPolicyEventIsAnError(t *testing.T) {
 	h := interp.New(interp.Options{Audit: d})
 	s := policy.Defaults()
 	p := write(t, t.TempDir(), "p.star", "policy.limits(max_steps = 1000, steps = 500)\n")
-	err := policy.Run(context.Background(), h, s.Opener(), p, true, &s)
+	err := policy.RunAs(context.Background(), h, p, true, &s)
 	if err == nil || !strings.Contains(err.Error(), "hook bug") {
 		t.Fatalf("err = %v", err)
 	}
 	if s.MaxSteps == 1000 {
 		t.Error("the policy took effect")
 	}
-	if seen[len(seen)-1] != audit.Panic.Name {
+	if seen[len(seen)-1] != audit.Panic.Name() {
 		t.Errorf("events: %v", seen)
 	}
 }

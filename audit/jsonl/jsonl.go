@@ -13,14 +13,16 @@
 // The fields, always in this order:
 //
 //   - seq: the event's number in its run, from 1.
-//   - time: when the sink received the event, RFC 3339 in UTC with
-//     nanoseconds.
+//   - time: when the event was raised, RFC 3339 in UTC with nanoseconds.
 //   - pid: the process that raised it.
-//   - run: the run id, 32 hex digits, random per sstar process; the
-//     syslog sink sends the same run id and seq, so the two copies of an
-//     event can be matched.
-//   - event, args: the event's name and arguments (see package render
+//   - run: the run id, 32 hex digits, random per sstar process.
+//   - event, args: the event's name and arguments (see internal/render
 //     for how Starlark values are written).
+//
+// seq, time, pid, run and args come from the run's record (package
+// record), made once per event for every sink: every sink of a run
+// carries the same run id, seq and time for an event, so its copies in
+// this log and on a syslog server can be matched.
 //   - prev: the chain. For seq > 1, the SHA-256 (lowercase hex) of the
 //     previous line of the same run, its exact bytes without the newline.
 //     For seq 1, what the run chains from: the SHA-256 of the last line
@@ -39,10 +41,11 @@
 // returns an error wrapping audit.ErrNotRecorded and every later event is
 // refused. Appends are atomic on local file systems; NFS does not promise
 // it.
+//
+// A Log is a record.Sink: add it to the run's record.Fanout.
 package jsonl
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -56,21 +59,13 @@ import (
 	"time"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/audit/render"
+	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/internal/render"
 )
 
-// Options configure a Log. The zero value is usable.
-type Options struct {
-	// RunID identifies this run in every line (32 lowercase hex digits
-	// is what sstar uses). If empty, a random one is made.
-	RunID string
-}
-
-// A Log appends events to a file. It is safe for concurrent use.
+// A Log appends records to a file. It is safe for concurrent use.
 type Log struct {
 	path string
-	run  string
-	pid  int
 
 	mu      sync.Mutex
 	f       *os.File
@@ -86,16 +81,12 @@ type Log struct {
 
 // Open opens the log at path for appending, creating it with mode 0600
 // if it does not exist, and reads its last line to chain from.
-func Open(path string, opts Options) (*Log, error) {
-	run := opts.RunID
-	if run == "" {
-		run = NewRunID()
-	}
+func Open(path string) (*Log, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit log %s: %v", path, unwrapPath(err))
 	}
-	l := &Log{path: path, run: run, pid: os.Getpid(), f: f, buf: make([]byte, 0, 512)}
+	l := &Log{path: path, f: f, buf: make([]byte, 0, 512)}
 	fail := func(err error) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit log %s: %v", path, err)
@@ -145,41 +136,23 @@ func settledLastLine(f *os.File, size int64) (last [sha256.Size]byte, cut *[sha2
 	return last, cut, err
 }
 
-// NewRunID returns a random run id: 32 lowercase hex digits.
-func NewRunID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (crypto/rand panics rather)
-	return hex.EncodeToString(b[:])
-}
-
-// RunID returns the run id written in every line.
-func (l *Log) RunID() string { return l.run }
-
-// Path returns the path the log was opened with.
-func (l *Log) Path() string { return l.path }
-
-// Hook records ev as one line. If the line cannot be written whole, it
+// Write records r as one line. If the line cannot be written whole, it
 // returns an error wrapping audit.ErrNotRecorded, and so does every later
-// call.
-//
-// A panic while recording (a value whose String method panics) is such a
-// failure too: it is recovered here, since the dispatcher does not.
-func (l *Log) Hook(ev audit.Event) (err error) {
-	now := time.Now()
+// call. Records must come in seq order from 1, as a record.Fanout gives
+// them: the chain links each line to the one before it.
+func (l *Log) Write(r *record.Record) error {
 	l.mu.Lock()
-	defer func() {
-		if p := recover(); p != nil {
-			err = l.fail(ev, fmt.Errorf("panic while recording it: %v", p))
-		}
-		l.mu.Unlock()
-	}()
+	defer l.mu.Unlock()
 	if l.failed != nil {
 		return l.failed
 	}
 	if l.closed {
-		return l.fail(ev, errors.New("the log is closed"))
+		return l.fail(r, errors.New("the log is closed"))
 	}
-	seq := l.seq + 1
+	if r.Seq != l.seq+1 {
+		return l.fail(r, fmt.Errorf("record #%d after #%d: a log takes every record of its run, in order", r.Seq, l.seq))
+	}
+	seq := r.Seq
 	b := l.buf[:0]
 	if seq == 1 && l.cut != nil {
 		b = append(b, '\n') // end the incomplete line we found
@@ -188,15 +161,15 @@ func (l *Log) Hook(ev audit.Event) (err error) {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"time":"`...)
-	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
+	b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
 	b = append(b, `","pid":`...)
-	b = strconv.AppendInt(b, int64(l.pid), 10)
+	b = strconv.AppendInt(b, int64(r.PID), 10)
 	b = append(b, `,"run":`...)
-	b = render.AppendString(b, l.run)
+	b = render.AppendString(b, r.Run)
 	b = append(b, `,"event":`...)
-	b = appendName(b, ev.Name)
+	b = appendName(b, r.Name)
 	b = append(b, `,"args":`...)
-	b = render.AppendArgs(b, ev.Args())
+	b = append(b, r.Args...)
 	b = append(b, `,"prev":"`...)
 	b = hex.AppendEncode(b, l.prev[:])
 	if seq == 1 && l.cut != nil {
@@ -209,14 +182,14 @@ func (l *Log) Hook(ev audit.Event) (err error) {
 	l.buf = b
 
 	if err := l.checkLinked(); err != nil {
-		return l.fail(ev, err)
+		return l.fail(r, err)
 	}
 	n, err := l.write(b)
 	if err != nil {
-		return l.fail(ev, err)
+		return l.fail(r, err)
 	}
 	if n != len(b) {
-		return l.fail(ev, fmt.Errorf("short write: %d of %d bytes (disk full?)", n, len(b)))
+		return l.fail(r, fmt.Errorf("short write: %d of %d bytes (disk full?)", n, len(b)))
 	}
 	l.seq, l.prev, l.written = seq, sum, true
 	return nil
@@ -269,9 +242,9 @@ func (l *Log) checkLinked() error {
 	return nil
 }
 
-func (l *Log) fail(ev audit.Event, err error) error {
+func (l *Log) fail(r *record.Record, err error) error {
 	l.failed = fmt.Errorf("%w: audit log %s: event %q (#%d of run %s): %v; free space or restore the file, and check `sstar log verify %s`",
-		audit.ErrNotRecorded, l.path, ev.Name, l.seq+1, l.run, err, l.path)
+		audit.ErrNotRecorded, l.path, r.Name, r.Seq, r.Run, err, l.path)
 	return l.failed
 }
 

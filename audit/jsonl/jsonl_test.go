@@ -17,8 +17,23 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/jsonl"
-	"github.com/sstar-project/sstar/audit/render"
+	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/internal/render"
 )
+
+// openRun opens the log at path as the only sink of a run's fan-out, as
+// sstar does: Hook records an event, Close ends the run.
+func openRun(path string) (*record.Fanout, error) {
+	l, err := jsonl.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	f := new(record.Fanout)
+	if err := f.Add(l); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
 func tick(i int) audit.Event {
 	return audit.NewEvent("tick", starlark.MakeInt(i), starlark.String(fmt.Sprintf("event %d", i)))
@@ -27,7 +42,7 @@ func tick(i int) audit.Event {
 // writeRun appends n tick events to path as one run and returns its id.
 func writeRun(t testing.TB, path string, n int) string {
 	t.Helper()
-	l, err := jsonl.Open(path, jsonl.Options{})
+	l, err := openRun(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +54,7 @@ func writeRun(t testing.TB, path string, n int) string {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return l.RunID()
+	return l.Run()
 }
 
 func verify(t testing.TB, data []byte) *jsonl.Report {
@@ -234,7 +249,7 @@ func TestTruncated(t *testing.T) {
 
 func TestRemovedLogFailsClosed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := jsonl.Open(path, jsonl.Options{})
+	l, err := openRun(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +268,7 @@ func TestRemovedLogFailsClosed(t *testing.T) {
 }
 
 func TestOpenRefusesNonRegular(t *testing.T) {
-	if _, err := jsonl.Open(t.TempDir(), jsonl.Options{}); err == nil {
+	if _, err := jsonl.Open(t.TempDir()); err == nil {
 		t.Error("opened a directory as the audit log")
 	}
 }
@@ -262,7 +277,7 @@ func TestOpenRefusesNonRegular(t *testing.T) {
 // checks that every one of them is in the file.
 func BenchmarkJSONL(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "audit.jsonl")
-	l, err := jsonl.Open(path, jsonl.Options{})
+	l, err := openRun(path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -297,12 +312,12 @@ type panicky struct{ starlark.Tuple }
 func (panicky) String() string { panic("String of a buggy value") }
 func (panicky) Type() string   { return "panicky" }
 
-// The dispatcher does not recover a hook's panic, so the log does: an
-// event it could not render is not recorded, and the log fails closed,
-// with what it wrote before intact.
+// The dispatcher does not recover a hook's panic, so the run's fan-out
+// does: an event it could not render is not recorded, and the run fails
+// closed, with what the log had before intact.
 func TestPanicWhileRecordingFailsClosed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := jsonl.Open(path, jsonl.Options{})
+	l, err := openRun(path)
 	if err != nil {
 		t.Fatal(err)
 	}

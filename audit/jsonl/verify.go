@@ -100,8 +100,8 @@ func (r *Report) Tampered() bool {
 	return false
 }
 
-// record is what Verify keeps of a valid line.
-type record struct {
+// entry is what Verify keeps of a valid line.
+type entry struct {
 	line int
 	seq  uint64
 	prev [sha256.Size]byte
@@ -111,7 +111,7 @@ type record struct {
 
 type runRecords struct {
 	id   string
-	recs []*record
+	recs []*entry
 }
 
 // wire is a line as parsed; pointers tell a missing field from a zero.
@@ -233,7 +233,7 @@ func (v *verifier) add(n int, line []byte) {
 	rr.recs = append(rr.recs, rec)
 }
 
-func parseRecord(line []byte) (*record, string, error) {
+func parseRecord(line []byte) (*entry, string, error) {
 	var w wire
 	if err := json.Unmarshal(line, &w); err != nil {
 		return nil, "", errors.New("not valid JSON")
@@ -257,7 +257,7 @@ func parseRecord(line []byte) (*record, string, error) {
 	if _, err := time.Parse(time.RFC3339Nano, *w.Time); err != nil {
 		return nil, "", errors.New(`"time" is not an RFC 3339 time`)
 	}
-	rec := &record{seq: *w.Seq}
+	rec := &entry{seq: *w.Seq}
 	if err := decodeHash(*w.Prev, &rec.prev); err != nil {
 		return nil, "", fmt.Errorf(`"prev" %v`, err)
 	}
@@ -342,13 +342,13 @@ func (v *verifier) checkRun(rr *runRecords) {
 	id, s := rr.id, short(rr.id)
 
 	// Two lines with one seq: keep the one that chains, report the other.
-	bySeq := map[uint64][]*record{}
+	bySeq := map[uint64][]*entry{}
 	prevs := map[[sha256.Size]byte]bool{}
 	for _, r := range rr.recs {
 		bySeq[r.seq] = append(bySeq[r.seq], r)
 		prevs[r.prev] = true
 	}
-	var recs []*record
+	var recs []*entry
 	for _, r := range rr.recs {
 		group := bySeq[r.seq]
 		if len(group) == 1 {
@@ -377,10 +377,10 @@ func (v *verifier) checkRun(rr *runRecords) {
 			}
 		}
 	}
-	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(a.line, b.line) })
+	slices.SortFunc(recs, func(a, b *entry) int { return cmp.Compare(a.line, b.line) })
 
 	// A line after a later line of its own run: reordered.
-	var max *record
+	var max *entry
 	for _, r := range recs {
 		if max != nil && r.seq < max.seq {
 			v.problem(r.line, Reordered, id, fmt.Sprintf("seq %d of run %s comes after seq %d (line %d)", r.seq, s, max.seq, max.line))
@@ -392,7 +392,7 @@ func (v *verifier) checkRun(rr *runRecords) {
 	}
 
 	// In seq order: the start, the gaps, the links.
-	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(recs, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
 	first := recs[0]
 	if first.seq != 1 {
 		v.problem(first.line, Removed, id, fmt.Sprintf("run %s starts at seq %d: its first %d lines are missing (removed, or in an older log file)", s, first.seq, first.seq-1))

@@ -7,39 +7,36 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"go.starlark.net/starlark"
-
-	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/audit/render"
+	"github.com/sstar-project/sstar/audit/record"
 )
 
 // SDID is the structured data element that carries an event.
 const SDID = "sstar@32473"
 
-// MaxText is how much of the free-text MSG (the call in Starlark syntax)
-// is kept; the structured data always has the arguments whole.
+// MaxText is how much of the free-text MSG (the call, its arguments as
+// in args) is kept; the structured data always has the arguments whole.
 const MaxText = 1024
 
 // appendContent appends MSGID, the structured data and MSG: everything
 // after PROCID.
-func appendContent(b []byte, ev audit.Event, seq uint64, run string, pid int) []byte {
-	b = append(b, msgID(ev.Name)...)
+func appendContent(b []byte, r *record.Record) []byte {
+	b = append(b, msgID(r.Name)...)
 	b = append(b, " ["...)
 	b = append(b, SDID...)
 	b = append(b, ` event="`...)
-	b = appendParam(b, strings.ToValidUTF8(ev.Name, "\uFFFD"))
+	b = appendParam(b, strings.ToValidUTF8(r.Name, "\uFFFD"))
 	b = append(b, `" seq="`...)
-	b = strconv.AppendUint(b, seq, 10)
+	b = strconv.AppendUint(b, r.Seq, 10)
 	b = append(b, `" run="`...)
-	b = appendParam(b, run)
+	b = appendParam(b, r.Run)
 	b = append(b, `" pid="`...)
-	b = strconv.AppendInt(b, int64(pid), 10)
+	b = strconv.AppendInt(b, int64(r.PID), 10)
 	b = append(b, `" args="`...)
 	start := len(b)
-	b = render.AppendArgs(b, ev.Args())
+	b = append(b, r.Args...)
 	b = escapeParamInPlace(b, start)
 	b = append(b, `"] `...)
-	return appendText(b, ev)
+	return appendText(b, r)
 }
 
 // msgID is the event name when RFC 5424 allows it as MSGID (1 to 32
@@ -111,21 +108,21 @@ func escapeParamInPlace(b []byte, start int) []byte {
 	return b
 }
 
-// appendText appends the event as a call in Starlark syntax, cut at
-// MaxText bytes.
-func appendText(b []byte, ev audit.Event) []byte {
+// appendText appends the event as a call, name(args), with the
+// arguments as the record rendered them (the JSON array's elements), cut
+// at MaxText bytes.
+func appendText(b []byte, r *record.Record) []byte {
 	start := len(b)
-	b = append(b, strings.ToValidUTF8(ev.Name, "\uFFFD")...)
+	b = append(b, strings.ToValidUTF8(r.Name, "\uFFFD")...)
 	b = append(b, '(')
-	for i, a := range ev.Args() {
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		if len(b)-start > MaxText {
-			break
-		}
-		b = append(b, strings.ToValidUTF8(repr(a), "\uFFFD")...)
+	args := r.Args
+	if len(args) >= 2 && args[0] == '[' && args[len(args)-1] == ']' {
+		args = args[1 : len(args)-1]
 	}
+	if len(args) > MaxText {
+		args = args[:MaxText+1]
+	}
+	b = append(b, args...)
 	b = append(b, ')')
 	if len(b)-start > MaxText {
 		cut := start + MaxText
@@ -135,13 +132,6 @@ func appendText(b []byte, ev audit.Event) []byte {
 		b = append(b[:cut], "…"...)
 	}
 	return b
-}
-
-func repr(v starlark.Value) string {
-	if v == nil {
-		return "None"
-	}
-	return v.String()
 }
 
 // ParseStructuredData parses the STRUCTURED-DATA part of an RFC 5424

@@ -18,6 +18,11 @@
 // them. The free-text MSG is the call in Starlark syntax for people,
 // shortened past 1024 bytes; args is the exact record.
 //
+// The header's timestamp, seq, run, pid and args come from the run's
+// record (package record), made once per event for every sink: the copy
+// of an event in the JSON Lines log carries the same run id, seq, time
+// and args. A Sink is a record.Sink: add it to the run's record.Fanout.
+//
 // Facility is authpriv (event arguments can be sensitive). Severity comes
 // from the event table: critical events (code integrity failures, refused
 // launch modes, panics) at LOG_CRIT, aborted events (sstar.abort) at
@@ -62,7 +67,7 @@ import (
 	"github.com/RackSec/srslog"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/audit/jsonl"
+	"github.com/sstar-project/sstar/audit/record"
 )
 
 // Options configure a Sink.
@@ -76,9 +81,6 @@ type Options struct {
 	// CertFile and KeyFile, if set, are a PEM client certificate and key
 	// for servers that authenticate clients (tls only).
 	CertFile, KeyFile string
-	// RunID goes in every message; sstar uses the JSON Lines log's. If
-	// empty, a random one is made.
-	RunID string
 	// Hostname for the header; if empty, the machine's.
 	Hostname string
 	// DialTimeout bounds connecting, TLS handshake included (default 10s).
@@ -97,14 +99,14 @@ type Sink struct {
 	scheme   string // unix, udp, tcp, tls
 	addr     string // host:port or socket path
 	tls      *tls.Config
-	run      string
-	pid      int
 	hostname string
 
 	mu     sync.Mutex
 	w      *srslog.Writer
-	cur    *conn // the connection srslog writes to now
-	seq    uint64
+	cur    *conn          // the connection srslog writes to now
+	rec    *record.Record // the record being sent (for the formatter)
+	run    string         // the run of the last record sent
+	seq    uint64         // and its seq
 	buf    []byte
 	broke  error // why the last write on a connection failed, if it did
 	lost   error // sticky: events may have been lost; never reconnect
@@ -115,10 +117,7 @@ type Sink struct {
 // Dial parses opts.Addr and connects. A server that cannot be reached is
 // an error: sstar then exits before running anything.
 func Dial(opts Options) (*Sink, error) {
-	s := &Sink{opts: opts, pid: os.Getpid(), run: opts.RunID, hostname: opts.Hostname}
-	if s.run == "" {
-		s.run = jsonl.NewRunID()
-	}
+	s := &Sink{opts: opts, hostname: opts.Hostname}
 	if s.opts.DialTimeout <= 0 {
 		s.opts.DialTimeout = 10 * time.Second
 	}
@@ -242,31 +241,22 @@ func (s *Sink) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// RunID returns the run id sent in every message.
-func (s *Sink) RunID() string { return s.run }
-
-// Hook sends ev. An error wraps audit.ErrNotRecorded; after one, every
-// later call fails too.
-func (s *Sink) Hook(ev audit.Event) (err error) {
+// Write sends r as one message. An error wraps audit.ErrNotRecorded;
+// after one, every later call fails too.
+func (s *Sink) Write(r *record.Record) (err error) {
 	s.mu.Lock()
-	defer func() {
-		// The dispatcher does not recover a hook's panic; a sink that
-		// panicked did not deliver the event, and fails closed.
-		if p := recover(); p != nil {
-			err = s.fail(ev, s.seq+1, fmt.Errorf("panic while sending it: %v", p))
-		}
-		s.mu.Unlock()
-	}()
+	defer s.mu.Unlock()
 	if s.failed != nil {
 		return s.failed
 	}
-	seq := s.seq + 1
 	if s.closed {
-		return s.fail(ev, seq, errors.New("the sink is closed"))
+		return s.fail(r, errors.New("the sink is closed"))
 	}
-	s.buf = appendContent(s.buf[:0], ev, seq, s.run, s.pid)
+	s.buf = appendContent(s.buf[:0], r)
 	s.broke = nil
-	_, err = s.w.WriteWithPriority(priority(ev), s.buf)
+	s.rec = r
+	_, err = s.w.WriteWithPriority(priority(r.Severity()), s.buf)
+	s.rec = nil
 	if err == nil && s.lost != nil {
 		err = s.lost
 	}
@@ -274,15 +264,15 @@ func (s *Sink) Hook(ev audit.Event) (err error) {
 		if s.broke != nil && s.broke != err && !errors.Is(err, s.broke) {
 			err = fmt.Errorf("%v, and then %v", s.broke, err)
 		}
-		return s.fail(ev, seq, err)
+		return s.fail(r, err)
 	}
-	s.seq = seq
+	s.run, s.seq = r.Run, r.Seq
 	return nil
 }
 
-func (s *Sink) fail(ev audit.Event, seq uint64, err error) error {
+func (s *Sink) fail(r *record.Record, err error) error {
 	s.failed = fmt.Errorf("%w: syslog %s: event %q (#%d of run %s) not delivered: %v; check that the syslog server is up and reachable",
-		audit.ErrNotRecorded, s.opts.Addr, ev.Name, seq, s.run, err)
+		audit.ErrNotRecorded, s.opts.Addr, r.Name, r.Seq, r.Run, err)
 	return s.failed
 }
 
@@ -310,35 +300,38 @@ func (s *Sink) Close() error {
 }
 
 // priority maps an event's severity to syslog's.
-func priority(ev audit.Event) srslog.Priority {
-	sev := srslog.LOG_INFO
-	if spec := audit.Lookup(ev.Name); spec != nil {
-		switch spec.Severity {
-		case audit.Critical:
-			sev = srslog.LOG_CRIT
-		case audit.Error:
-			sev = srslog.LOG_ERR
-		}
+func priority(sev audit.Severity) srslog.Priority {
+	p := srslog.LOG_INFO
+	switch sev {
+	case audit.Critical:
+		p = srslog.LOG_CRIT
+	case audit.Error:
+		p = srslog.LOG_ERR
 	}
-	return srslog.LOG_AUTHPRIV | sev
+	return srslog.LOG_AUTHPRIV | p
 }
 
 // format is the srslog.Formatter: the RFC 5424 header, then the content
-// (MSGID, structured data and MSG) that Hook built. srslog appends a
-// newline to every message; RFC 5424 has none, so it is dropped.
+// (MSGID, structured data and MSG) that Write built, with the record's
+// time and pid. srslog appends a newline to every message; RFC 5424 has
+// none, so it is dropped.
 func (s *Sink) format(p srslog.Priority, hostname, tag, content string) string {
 	var b strings.Builder
 	b.Grow(64 + len(content))
 	b.WriteByte('<')
 	b.WriteString(strconv.Itoa(int(p)))
 	b.WriteString(">1 ")
-	b.WriteString(time.Now().UTC().Format("2006-01-02T15:04:05.000000Z"))
+	now, pid := time.Now(), os.Getpid()
+	if s.rec != nil { // srslog formats only from Write, under s.mu
+		now, pid = s.rec.Time, s.rec.PID
+	}
+	b.WriteString(now.UTC().Format("2006-01-02T15:04:05.000000Z"))
 	b.WriteByte(' ')
 	b.WriteString(hostname)
 	b.WriteByte(' ')
 	b.WriteString(tag)
 	b.WriteByte(' ')
-	b.WriteString(strconv.Itoa(s.pid))
+	b.WriteString(strconv.Itoa(pid))
 	b.WriteByte(' ')
 	b.WriteString(strings.TrimSuffix(content, "\n"))
 	return b.String()

@@ -14,10 +14,25 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/audit/render"
+	"github.com/sstar-project/sstar/audit/record"
 	sslog "github.com/sstar-project/sstar/audit/syslog"
 	"github.com/sstar-project/sstar/audit/syslog/rsyslogtest"
+	"github.com/sstar-project/sstar/internal/render"
 )
+
+// dial connects a sink as the only one of a run's fan-out, as sstar does:
+// Hook sends an event, Close ends the run.
+func dial(opts sslog.Options) (*record.Fanout, error) {
+	s, err := sslog.Dial(opts)
+	if err != nil {
+		return nil, err
+	}
+	f := new(record.Fanout)
+	if err := f.Add(s); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
 const (
 	authpriv = 10
@@ -94,7 +109,7 @@ func checkArrived(t *testing.T, got []rsyslogtest.Message, sent []audit.Event, r
 	}
 }
 
-func send(t *testing.T, s *sslog.Sink, evs []audit.Event) {
+func send(t *testing.T, s *record.Fanout, evs []audit.Event) {
 	t.Helper()
 	for i, ev := range evs {
 		if err := s.Hook(ev); err != nil {
@@ -105,7 +120,7 @@ func send(t *testing.T, s *sslog.Sink, evs []audit.Event) {
 
 func TestTCP(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
-	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	s, err := dial(sslog.Options{Addr: srv.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,15 +130,15 @@ func TestTCP(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	srv.Stop()
-	checkArrived(t, srv.Messages(), evs, s.RunID())
+	checkArrived(t, srv.Messages(), evs, s.Run())
 }
 
 func TestTLS(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{TLS: true})
-	if _, err := sslog.Dial(sslog.Options{Addr: srv.Addr()}); err == nil {
+	if _, err := dial(sslog.Options{Addr: srv.Addr()}); err == nil {
 		t.Fatal("connected to a server whose certificate no trusted CA signed")
 	}
-	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr(), CAFile: srv.CAFile})
+	s, err := dial(sslog.Options{Addr: srv.Addr(), CAFile: srv.CAFile})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, srv.Output())
 	}
@@ -133,12 +148,12 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	srv.Stop()
-	checkArrived(t, srv.Messages(), evs, s.RunID())
+	checkArrived(t, srv.Messages(), evs, s.Run())
 }
 
 func TestUnixSocket(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{Unix: true})
-	s, err := sslog.Dial(sslog.Options{Addr: "unix://" + srv.Socket})
+	s, err := dial(sslog.Options{Addr: "unix://" + srv.Socket})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,29 +162,29 @@ func TestUnixSocket(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkArrived(t, srv.WaitMessages(len(evs), 20*time.Second), evs, s.RunID())
+	checkArrived(t, srv.WaitMessages(len(evs), 20*time.Second), evs, s.Run())
 }
 
 // UDP confirms nothing; on loopback, a few messages arrive all the same.
 func TestUDP(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{UDP: true})
-	s, err := sslog.Dial(sslog.Options{Addr: fmt.Sprintf("udp://127.0.0.1:%d", srv.UDPPort)})
+	s, err := dial(sslog.Options{Addr: fmt.Sprintf("udp://127.0.0.1:%d", srv.UDPPort)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	evs := events(20)
 	send(t, s, evs)
 	s.Close()
-	checkArrived(t, srv.WaitMessages(len(evs), 20*time.Second), evs, s.RunID())
+	checkArrived(t, srv.WaitMessages(len(evs), 20*time.Second), evs, s.Run())
 }
 
 func TestBadAddresses(t *testing.T) {
 	for _, addr := range []string{"", "localhost:514", "tcp://localhost", "tcp://:514", "tcp://h:0", "tcp://h:99999", "unix://dev/log", "http://h:1", "tcp://h:1/path", "udp://u@h:1"} {
-		if _, err := sslog.Dial(sslog.Options{Addr: addr}); err == nil || !strings.HasPrefix(err.Error(), "syslog "+addr+": ") {
+		if _, err := dial(sslog.Options{Addr: addr}); err == nil || !strings.HasPrefix(err.Error(), "syslog "+addr+": ") {
 			t.Errorf("Dial(%q) = %v, want an error naming the address", addr, err)
 		}
 	}
-	if _, err := sslog.Dial(sslog.Options{Addr: "tcp://127.0.0.1:1", CAFile: "ca.pem"}); err == nil || !strings.Contains(err.Error(), "only for tls") {
+	if _, err := dial(sslog.Options{Addr: "tcp://127.0.0.1:1", CAFile: "ca.pem"}); err == nil || !strings.Contains(err.Error(), "only for tls") {
 		t.Errorf("CA file with tcp:// = %v", err)
 	}
 }
@@ -183,7 +198,7 @@ func TestServerDownAtStart(t *testing.T) {
 	}
 	addr := "tcp://" + l.Addr().String()
 	l.Close()
-	_, err = sslog.Dial(sslog.Options{Addr: addr})
+	_, err = dial(sslog.Options{Addr: addr})
 	if err == nil || !strings.Contains(err.Error(), "cannot connect") || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("Dial to a closed port = %v", err)
 	}
@@ -194,7 +209,7 @@ func TestServerDownAtStart(t *testing.T) {
 // refused.
 func TestServerKilled(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
-	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	s, err := dial(sslog.Options{Addr: srv.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +245,7 @@ func TestServerKilled(t *testing.T) {
 // is lost.
 func TestReconnectAfterRestart(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
-	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	s, err := dial(sslog.Options{Addr: srv.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,14 +259,14 @@ func TestReconnectAfterRestart(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	srv.Stop()
-	checkArrived(t, srv.Messages(), evs, s.RunID())
+	checkArrived(t, srv.Messages(), evs, s.Run())
 }
 
 // A server that stops reading slows the sender down; one that does not
 // read for longer than WriteTimeout fails the sink closed.
 func TestStuckServer(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
-	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr(), WriteTimeout: 300 * time.Millisecond})
+	s, err := dial(sslog.Options{Addr: srv.Addr(), WriteTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +328,7 @@ func FuzzParseStructuredData(f *testing.F) {
 func BenchmarkSyslogTCP(b *testing.B) {
 	srv := rsyslogtest.Start(b, rsyslogtest.Options{})
 	ev := audit.NewEvent("open", starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0))
-	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	s, err := dial(sslog.Options{Addr: srv.Addr()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -333,7 +348,7 @@ func BenchmarkSyslogTCP(b *testing.B) {
 	for {
 		n := 0
 		for _, m := range srv.Messages() {
-			if m.Params["run"] == s.RunID() {
+			if m.Params["run"] == s.Run() {
 				n++
 			}
 		}
@@ -354,11 +369,12 @@ type panicky struct{ starlark.Tuple }
 func (panicky) String() string { panic("String of a buggy value") }
 func (panicky) Type() string   { return "panicky" }
 
-// The dispatcher does not recover a hook's panic, so the sink does: an
-// event it could not render is not delivered, and the sink fails closed.
+// The dispatcher does not recover a hook's panic, so the run's fan-out
+// does: an event it could not render is not delivered, and the run fails
+// closed.
 func TestPanicWhileSendingFailsClosed(t *testing.T) {
 	srv := rsyslogtest.Start(t, rsyslogtest.Options{})
-	s, err := sslog.Dial(sslog.Options{Addr: srv.Addr()})
+	s, err := dial(sslog.Options{Addr: srv.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}

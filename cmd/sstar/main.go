@@ -31,19 +31,8 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/builtins"
-	"github.com/sstar-project/sstar/harden"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/policy"
-)
-
-// Exit statuses. README.md and `sstar --help` describe them.
-const (
-	exitOK         = 0   // the script ran to the end
-	exitFailed     = 1   // the script failed: error, fail(), aborted event, limit
-	exitUsage      = 2   // usage error, or a refused launch mode (-c, stdin, no script)
-	exitRefused    = 126 // code refused by verification (main script or any module)
-	exitUnrecorded = 255 // an audit event could not be recorded (fail-closed)
 )
 
 func main() {
@@ -120,15 +109,7 @@ runs before everything else when it exists. It must be owned by root, not
 writable by group or others, and stamped like code; otherwise sstar refuses
 to start (exit 126). See docs/policy.md.
 
-Exit status:
-  0    the script ran to the end
-  1    the script failed: an error, fail(), an aborted audit event, a limit
-  2    usage error, or a refused launch mode (-c, standard input, no script)
-  126  code refused by verification (the script, any module it loads, a
-       policy file), or an unsafe system policy
-  255  an audit event could not be recorded; nothing after it ran (or, at
-       the end, a sink could not confirm it recorded the last events)
-`
+EXIT_STATUS`
 
 // watchdogGrace is how long a run past its timeout may take to stop
 // before the watchdog ends the process.
@@ -136,7 +117,7 @@ const watchdogGrace = 2 * time.Second
 
 // usageText is the help, with the system policy path of this build.
 func usageText() string {
-	return strings.Replace(usage, "SYSTEM_POLICY_PATH", policy.SystemPath, 1)
+	return strings.NewReplacer("SYSTEM_POLICY_PATH", policy.SystemPath, "EXIT_STATUS", exitStatusHelp()).Replace(usage)
 }
 
 // sstar is the whole command, minus the process exit.
@@ -229,6 +210,22 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	return &f, nil
 }
 
+// sinks are the sinks the flags ask for, in the order they are added:
+// the JSON Lines log first, then syslog.
+func (f *runFlags) sinks() []policy.Sink {
+	var specs []policy.Sink
+	if f.auditLog != "" {
+		specs = append(specs, policy.Sink{AuditLog: f.auditLog})
+	}
+	if f.syslog != "" {
+		specs = append(specs, policy.Sink{Syslog: f.syslog, SyslogCA: f.syslogCA, SyslogCert: f.syslogCert, SyslogKey: f.syslogKey})
+	}
+	return specs
+}
+
+// runScript is the run mode: flags, then the session (sinks, the system
+// policy), the refused launch modes, additive policies and limits, then
+// the script, and the exit status.
 func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	f, err := parseRunFlags(args, stderr)
 	if err != nil {
@@ -244,116 +241,60 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		return exitOK
 	}
 
-	d := new(audit.Dispatcher)
-	// The sinks are closed at the end whatever happens: syslog confirms
-	// the server got everything, the log is flushed; a failure is 255.
-	runSinks := new(sinks)
-	defer func() { status = runSinks.close(stderr, status) }()
-	if err := runSinks.add(d, f.sinkSpecs()); err != nil {
-		return sinkFailed(stderr, err)
-	}
-	// Before any code file (policy, script, module) is read: from here
-	// on neither sstar nor any process it starts can write an xattr, so
-	// nothing a script does can restamp code.
-	if err := harden.DenyXattrWrites(); err != nil {
-		fmt.Fprintf(stderr, "sstar: cannot lock code stamps before running code: %v; refusing to run anything\n", err)
-		return exitRefused
+	s, status := boot(f.sinks(), true, stdout, stderr)
+	defer func() { status = s.close(stderr, status) }()
+	if status != exitOK {
+		return status
 	}
 
-	h := interp.New(interp.Options{Audit: d, Stdout: stdout, Predeclared: builtins.Modules()})
-	settings, code := systemPolicy(h, runSinks, stderr)
-	if code != exitOK {
-		return code
-	}
-
-	// Launch modes that would run code nobody vouched for: raise their
-	// event (so hooks and sinks see the attempt), then refuse.
+	// Launch modes that would run code nobody vouched for.
 	switch {
 	case f.command.set:
-		if err := d.Raise(nil, audit.RunCommand, starlark.String(f.command.value)); err != nil && d.Failed() != nil {
-			return fatal(stderr, d, err)
-		}
-		fmt.Fprintln(stderr, "sstar: refused: -c runs code that is not in a verified file; put the code in a file, stamp it, and run the file"+interactiveNote())
-		return exitUsage
-	case len(f.remaining) == 0 || f.remaining[0] == "-":
-		if err := d.Raise(nil, audit.RunStdin); err != nil && d.Failed() != nil {
-			return fatal(stderr, d, err)
-		}
-		if len(f.remaining) == 0 {
-			fmt.Fprintln(stderr, "sstar: refused: no script given, and sstar has no REPL; usage: sstar [flags] SCRIPT [ARG...] (see sstar --help)"+interactiveNote())
-		} else {
-			fmt.Fprintln(stderr, "sstar: refused: reading code from standard input; put the code in a file, stamp it, and run the file"+interactiveNote())
-		}
-		return exitUsage
+		return s.refuse(stderr, audit.RunCommand, "-c runs code that is not in a verified file; put the code in a file, stamp it, and run the file", starlark.String(f.command.value))
+	case len(f.remaining) == 0:
+		return s.refuse(stderr, audit.RunStdin, "no script given, and sstar has no REPL; usage: sstar [flags] SCRIPT [ARG...] (see sstar --help)")
+	case f.remaining[0] == "-":
+		return s.refuse(stderr, audit.RunStdin, "reading code from standard input; put the code in a file, stamp it, and run the file")
 	}
 
+	ctx := context.Background()
 	for _, p := range f.policies {
-		if err := policy.Run(context.Background(), h, settings.Opener(), p, false, settings); err != nil {
-			return policyFailed(stderr, d, err)
+		if err := s.settings.Apply(ctx, s.host, p); err != nil {
+			return policyFailed(stderr, s.d, err)
 		}
 	}
-	steps, timeout, err := settings.Limits(f.maxSteps, f.timeout)
+	steps, timeout, err := s.settings.Limits(f.maxSteps, f.timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "sstar: %v\n", err)
 		return exitUsage
 	}
-
-	ctx := context.Background()
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
-		// Cancellation reaches Starlark code between steps, and proc.run's
-		// child; a builtin blocked in a system call (a FIFO's open) never
-		// sees it. The watchdog makes the timeout a hard limit.
-		dog := time.AfterFunc(timeout+watchdogGrace, func() {
-			reason := fmt.Sprintf("timeout of %s passed %s ago and the script is still blocked in a builtin", timeout, watchdogGrace)
-			d.RaiseGo(audit.Watchdog, starlark.String(reason))
-			fmt.Fprintf(stderr, "sstar: %s; stopping sstar\n", reason)
-			os.Exit(runSinks.close(stderr, exitFailed))
-		})
-		defer dog.Stop()
+		defer s.watchdog(stderr, timeout).Stop()
 	}
-	script, scriptArgs := f.remaining[0], f.remaining[1:]
-	_, err = h.Exec(ctx, interp.Exec{
-		Path:     script,
-		Args:     scriptArgs,
+	_, err = s.host.Exec(ctx, interp.Exec{
+		Path:     f.remaining[0],
+		Args:     f.remaining[1:],
 		Event:    audit.RunFile,
-		Opener:   settings.Opener(),
+		Opener:   s.settings.Opener(),
 		MaxSteps: steps,
 	})
-	return exitStatus(stderr, d, err)
+	return exitStatus(stderr, s.d, err)
 }
 
-// exitStatus reports err (if any) on stderr and returns the exit status.
-func exitStatus(stderr io.Writer, d *audit.Dispatcher, err error) int {
-	if d.Failed() != nil {
-		return fatal(stderr, d, err)
-	}
-	if err == nil {
-		return exitOK
-	}
-	var ee *starlark.EvalError
-	if errors.As(err, &ee) {
-		fmt.Fprintln(stderr, ee.Backtrace())
-	} else {
-		fmt.Fprintf(stderr, "sstar: %v\n", err)
-	}
-	if errors.Is(err, interp.ErrRefused) {
-		return exitRefused
-	}
-	return exitFailed
-}
-
-// fatal reports that an audit event could not be recorded and returns
-// exitUnrecorded.
-func fatal(stderr io.Writer, d *audit.Dispatcher, err error) int {
-	cause := d.Failed()
-	if cause == nil {
-		cause = err
-	}
-	fmt.Fprintf(stderr, "sstar: CRITICAL: %v; stopped, nothing after it ran\n", cause)
-	return exitUnrecorded
+// watchdog makes the timeout a hard limit. Cancellation reaches Starlark
+// code between steps, and proc.run's child; a builtin blocked in a system
+// call (a FIFO's open) never sees it. So once the timeout has passed by
+// watchdogGrace, the watchdog records why and ends the process.
+func (s *session) watchdog(stderr io.Writer, timeout time.Duration) *time.Timer {
+	return time.AfterFunc(timeout+watchdogGrace, func() {
+		reason := fmt.Sprintf("timeout of %s passed %s ago and the script is still blocked in a builtin", timeout, watchdogGrace)
+		s.d.RaiseGo(audit.Watchdog, starlark.String(reason))
+		fmt.Fprintf(stderr, "sstar: %s; stopping sstar\n", reason)
+		os.Exit(s.close(stderr, exitFailed))
+	})
 }
 
 func cmdEvents(args []string, stdout, stderr io.Writer) int {

@@ -1,141 +1,133 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+
+	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/jsonl"
+	"github.com/sstar-project/sstar/audit/record"
 	"github.com/sstar-project/sstar/audit/syslog"
+	"github.com/sstar-project/sstar/builtins"
+	"github.com/sstar-project/sstar/harden"
+	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/policy"
 )
 
-// A sinkSpec names one audit sink: a JSON Lines log or a syslog server.
-// Flags and the system policy's policy.sink both give them.
-type sinkSpec struct {
-	AuditLog string // --audit-log PATH
-	Syslog   string // --syslog ADDR: unix:///path, udp://, tcp://, tls://host:port
-	// For tls:// only: the CA file for the server's certificate, and an
-	// optional client certificate and key.
-	SyslogCA, SyslogCert, SyslogKey string
-}
-
-func (s sinkSpec) String() string {
-	if s.AuditLog != "" {
-		return "audit log " + s.AuditLog
-	}
-	return "syslog " + s.Syslog
-}
-
-// sinkSpecs are the sinks the flags ask for, in the order they are added:
-// the JSON Lines log first, then syslog.
-func (f *runFlags) sinkSpecs() []sinkSpec {
-	var specs []sinkSpec
-	if f.auditLog != "" {
-		specs = append(specs, sinkSpec{AuditLog: f.auditLog})
-	}
-	if f.syslog != "" {
-		specs = append(specs, sinkSpec{Syslog: f.syslog, SyslogCA: f.syslogCA, SyslogCert: f.syslogCert, SyslogKey: f.syslogKey})
-	}
-	return specs
-}
-
-// sinks are the open audit sinks of a run. Each is closed at the end of
-// the run, which for syslog confirms that the server received everything
-// and for the log flushes it to disk.
-type sinks struct {
-	closers []func() error
-	runID   string // see id
-}
-
-// id returns the run's id, the same in every sink of the run. It is made
-// when the first sink opens: a run without sinks needs none, and making
-// one reads the kernel's random source, for which crypto/rand also arms
-// a timer that starts the runtime's network poller (about 50 µs of a
-// start-up measured at 2–3 ms).
-func (s *sinks) id() string {
-	if s.runID == "" {
-		s.runID = jsonl.NewRunID()
-	}
-	return s.runID
-}
-
-// open opens the sink spec for the run and returns its hook, which the
-// caller adds to the dispatcher (after replaying to it what happened
-// before, as the system policy's mandatory sinks do). s.close closes it.
-func (s *sinks) open(spec sinkSpec) (audit.Hook, error) {
+// openSink opens the sink s names, for the run's record fan-out.
+func openSink(s policy.Sink) (record.Sink, error) {
 	switch {
-	case spec.AuditLog != "" && spec.Syslog != "":
-		return nil, fmt.Errorf("a sink is an audit log or a syslog server, not both (%s, %s)", spec.AuditLog, spec.Syslog)
-	case spec.AuditLog != "":
-		log, err := jsonl.Open(spec.AuditLog, jsonl.Options{RunID: s.id()})
+	case s.AuditLog != "" && s.Syslog != "":
+		return nil, fmt.Errorf("a sink is an audit log or a syslog server, not both (%s, %s)", s.AuditLog, s.Syslog)
+	case s.AuditLog != "":
+		log, err := jsonl.Open(s.AuditLog)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the %v; check the path and its directory's permissions", err)
 		}
-		s.closers = append(s.closers, log.Close)
-		return log.Hook, nil
-	case spec.Syslog != "":
-		sl, err := syslog.Dial(syslog.Options{
-			Addr:     spec.Syslog,
-			CAFile:   spec.SyslogCA,
-			CertFile: spec.SyslogCert,
-			KeyFile:  spec.SyslogKey,
-			RunID:    s.id(),
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, sl.Close)
-		return sl.Hook, nil
+		return log, nil
+	case s.Syslog != "":
+		return syslog.Dial(syslog.Options{Addr: s.Syslog, CAFile: s.SyslogCA, CertFile: s.SyslogCert, KeyFile: s.SyslogKey})
 	}
 	return nil, errors.New("an empty sink: give an audit log path or a syslog address")
 }
 
-// add opens every spec and adds them to d as one hook, which calls each
-// sink in order: every sink then sees the same events from the same
-// first one, so their seq numbers name the same events (adding sinks one
-// by one would show the later ones' sys.addaudithook to the earlier).
-func (s *sinks) add(d *audit.Dispatcher, specs []sinkSpec) error {
-	var hooks []audit.Hook
-	for _, spec := range specs {
-		hook, err := s.open(spec)
-		if err != nil {
-			return err
-		}
-		hooks = append(hooks, hook)
+// addSink opens s and adds it to fan (which first gives it every record
+// kept so far).
+func addSink(fan *record.Fanout, s policy.Sink) error {
+	sink, err := openSink(s)
+	if err != nil {
+		return err
 	}
-	switch len(hooks) {
-	case 0:
-		return nil
-	case 1:
-		return d.AddHook(hooks[0])
+	if err := fan.Add(sink); err != nil {
+		sink.Close()
+		return err
 	}
-	return d.AddHook(func(ev audit.Event) error {
-		for _, h := range hooks {
-			if err := h(ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return nil
 }
 
-// close closes every sink, last opened first, and returns the run's exit
-// status: status, or exitUnrecorded if a sink could not confirm that it
-// recorded the run's last events (said on stderr).
-func (s *sinks) close(stderr io.Writer, status int) int {
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		if err := s.closers[i](); err != nil {
-			fmt.Fprintf(stderr, "sstar: CRITICAL: %v\n", err)
-			status = exitUnrecorded
+// A session is what a run and the trust and verify subcommands share: the
+// dispatcher, the run's one record fan-out that every sink hangs off, the
+// host, and the settings the system policy decided.
+type session struct {
+	d        *audit.Dispatcher
+	fan      *record.Fanout
+	host     *interp.Host
+	settings *policy.Settings
+}
+
+// boot starts a session: it opens the sinks the flags name, finds the
+// system policy, denies xattr writes (if lock: a run, not `sstar trust`),
+// runs the system policy and opens the sinks it makes mandatory, which
+// first receive every record made so far. Without sinks or a system
+// policy no hook is added, so that raising an event stays a no-op. A
+// status other than exitOK means nothing may run; s.close must be called
+// either way.
+func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *session, status int) {
+	s = &session{d: new(audit.Dispatcher), fan: new(record.Fanout)}
+	for _, spec := range flagSinks {
+		if err := addSink(s.fan, spec); err != nil {
+			fmt.Fprintf(stderr, "sstar: CRITICAL: %v; nothing ran\n", err)
+			return s, exitUnrecorded
 		}
 	}
-	s.closers = nil
+	sys, err := policy.FindSystem()
+	if err != nil {
+		return s, policyFailed(stderr, s.d, err)
+	}
+	// Mandatory sinks are known only once the system policy has run; the
+	// fan-out keeps what happens until then, so they record it too.
+	s.fan.Keep(sys.Exists())
+	defer s.fan.Keep(false)
+	if len(flagSinks) > 0 || sys.Exists() {
+		if err := s.d.AddHook(s.fan.Hook); err != nil {
+			return s, fatal(stderr, s.d, err)
+		}
+	}
+	if lock {
+		// Before any code file (policy, script, module) is read: from
+		// here on neither sstar nor any process it starts can write an
+		// xattr, so nothing a script does can restamp code.
+		if err := harden.DenyXattrWrites(); err != nil {
+			fmt.Fprintf(stderr, "sstar: cannot lock code stamps before running code: %v; refusing to run anything\n", err)
+			return s, exitRefused
+		}
+	}
+	s.host = interp.New(interp.Options{Audit: s.d, Stdout: stdout, Predeclared: builtins.Modules()})
+	if s.settings, err = sys.Run(context.Background(), s.host); err != nil {
+		return s, policyFailed(stderr, s.d, err)
+	}
+	for _, spec := range s.settings.Sinks {
+		if err := addSink(s.fan, spec); err != nil {
+			fmt.Fprintf(stderr, "sstar: CRITICAL: cannot open the audit sink the system policy requires: %v; nothing ran\n", err)
+			return s, exitUnrecorded
+		}
+	}
+	return s, exitOK
+}
+
+// refuse raises the event of a refused launch mode (so that hooks and
+// sinks see the attempt), then refuses with exitUsage and why.
+func (s *session) refuse(stderr io.Writer, k audit.Kind, why string, args ...starlark.Value) int {
+	if err := s.d.Raise(nil, k, args...); err != nil && s.d.Failed() != nil {
+		return fatal(stderr, s.d, err)
+	}
+	fmt.Fprintln(stderr, "sstar: refused: "+why+interactiveNote())
+	return exitUsage
+}
+
+// close closes every sink, last opened first (syslog confirms that the
+// server received everything, the log is flushed to disk), and returns
+// the run's exit status: status, or exitUnrecorded if a sink could not
+// confirm that it recorded the run's last events (said on stderr).
+func (s *session) close(stderr io.Writer, status int) int {
+	if err := s.fan.Close(); err != nil {
+		fmt.Fprintf(stderr, "sstar: CRITICAL: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nsstar: CRITICAL: "))
+		status = exitUnrecorded
+	}
 	return status
-}
-
-// sinkFailed reports a sink that could not be set up: nothing ran.
-func sinkFailed(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "sstar: CRITICAL: %v; nothing ran\n", err)
-	return exitUnrecorded
 }

@@ -53,22 +53,25 @@ func cmdTrust(args []string, stdout, stderr io.Writer) (status int) {
 	for _, root := range fs.Args() {
 		opencode.WalkCode(root, func(p string) error {
 			found[root]++
-			if isSystemPolicy(p) {
-				stamp(defaults.Opener(), new(audit.Dispatcher), p)
+			if policy.IsSystemPath(p) {
+				stamp(defaults.OpenerFor(p), new(audit.Dispatcher), p)
 			}
 			return nil
 		})
 	}
 
-	openerFor, d, sinks, status := subcommandPolicy(stderr)
-	defer func() { status = sinks.close(stderr, status) }()
+	// Then the rest, with the settings the system policy decides; the
+	// events go to its hooks and mandatory sinks, as a run's would.
+	s, status := boot(nil, false, stderr, stderr)
+	defer func() { status = s.close(stderr, status) }()
 	if status != exitOK {
 		return status
 	}
+	d := s.d
 	for _, root := range fs.Args() {
 		opencode.WalkCode(root, func(p string) error {
-			if !isSystemPolicy(p) {
-				stamp(openerFor(p), d, p)
+			if !policy.IsSystemPath(p) {
+				stamp(s.settings.OpenerFor(p), d, p)
 			}
 			return nil
 		})

@@ -25,17 +25,20 @@ func cmdVerify(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintf(stderr, "sstar verify: no files given; %s\n", verifyUsage)
 		return exitUsage
 	}
-	openerFor, d, sinks, status := subcommandPolicy(stderr)
-	defer func() { status = sinks.close(stderr, status) }()
+	// Checked as a run would check them: with the system policy's
+	// settings, its hooks and mandatory sinks seeing every check.
+	s, status := boot(nil, false, stderr, stderr)
+	defer func() { status = s.close(stderr, status) }()
 	if status != exitOK {
 		return status
 	}
+	d := s.d
 	bad := false
 	for _, root := range fs.Args() {
 		n := 0
 		opencode.WalkCode(root, func(p string) error {
 			n++
-			_, err := openerFor(p).Verify(d, p)
+			_, err := s.settings.OpenerFor(p).Verify(d, p)
 			if err != nil {
 				bad = true
 			}

@@ -27,7 +27,7 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/sstar-project/sstar/audit/render"
+	"github.com/sstar-project/sstar/internal/render"
 	"github.com/sstar-project/sstar/audit/syslog/rsyslogtest"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/sstar-project/sstar/audit/render"
+	"github.com/sstar-project/sstar/internal/render"
 )
 
 func bigInt(s string) starlark.Value {

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/policy"
+)
+
+// Exit statuses of a run, and of trust and verify.
+const (
+	exitOK         = 0   // the script ran to the end
+	exitFailed     = 1   // the script failed: error, fail(), aborted event, limit
+	exitUsage      = 2   // usage error, or a refused launch mode (-c, stdin, no script)
+	exitRefused    = 126 // code refused by verification, or an unsafe system policy
+	exitUnrecorded = 255 // an audit event could not be recorded (fail-closed)
+)
+
+// exitCodes is the one table of what each status means. `sstar --help`
+// prints it; TestExitStatusDocumented checks that README.md says the same.
+var exitCodes = []struct {
+	code    int
+	meaning string
+}{
+	{exitOK, "the script ran to the end"},
+	{exitFailed, "the script failed: an error, `fail()`, an aborted audit event, a limit"},
+	{exitUsage, "usage error, or a refused launch mode (`-c`, standard input, no script)"},
+	{exitRefused, "code refused by verification (the script, any module it loads, a policy file), or an unsafe or missing required system policy"},
+	{exitUnrecorded, "an audit event could not be recorded; nothing after it ran (or, at the end, a sink could not confirm it recorded the last events)"},
+}
+
+// exitStatusHelp is the "Exit status" section of --help.
+func exitStatusHelp() string {
+	var b strings.Builder
+	b.WriteString("Exit status:\n")
+	for _, e := range exitCodes {
+		fmt.Fprintf(&b, "  %-4d %s\n", e.code, wrap(strings.ReplaceAll(e.meaning, "`", ""), 66, "       "))
+	}
+	return b.String()
+}
+
+// wrap breaks s into lines of at most width bytes, indenting all but the
+// first with indent.
+func wrap(s string, width int, indent string) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 && n+1+len(w) > width {
+			b.WriteString("\n" + indent)
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
+}
+
+// exitStatus reports the error that ended a run (if any) on stderr and
+// returns the status that says what ended it: 255 once an event could
+// not be recorded, whatever else went wrong; 126 for a refusal; 1 for any
+// other error.
+func exitStatus(stderr io.Writer, d *audit.Dispatcher, err error) int {
+	if d.Failed() != nil {
+		return fatal(stderr, d, err)
+	}
+	if err == nil {
+		return exitOK
+	}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		fmt.Fprintln(stderr, ee.Backtrace())
+	} else {
+		fmt.Fprintf(stderr, "sstar: %v\n", err)
+	}
+	return failure(err)
+}
+
+// policyFailed is exitStatus for an error before the script: booting the
+// system policy, or running a policy file.
+func policyFailed(stderr io.Writer, d *audit.Dispatcher, err error) int {
+	if d.Failed() != nil {
+		return fatal(stderr, d, err)
+	}
+	msg := err.Error()
+	var pe *policy.Error
+	var re *interp.RunError
+	if errors.As(err, &pe) && errors.As(pe.Err, &re) {
+		msg = "policy " + pe.Path + ": " + re.Backtrace()
+	}
+	fmt.Fprintf(stderr, "sstar: %s\nsstar: no script code ran\n", msg)
+	return failure(err)
+}
+
+// failure is the status of an error that is not a failure to record.
+func failure(err error) int {
+	if errors.Is(err, interp.ErrRefused) {
+		return exitRefused
+	}
+	return exitFailed
+}
+
+// fatal reports that an audit event could not be recorded and returns
+// exitUnrecorded.
+func fatal(stderr io.Writer, d *audit.Dispatcher, err error) int {
+	cause := d.Failed()
+	if cause == nil {
+		cause = err
+	}
+	fmt.Fprintf(stderr, "sstar: CRITICAL: %v; stopped, nothing after it ran\n", cause)
+	return exitUnrecorded
+}
