@@ -27,8 +27,8 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/sstar-project/sstar/internal/render"
 	"github.com/sstar-project/sstar/audit/syslog/rsyslogtest"
+	"github.com/sstar-project/sstar/internal/render"
 )
 
 var sstarBin string
