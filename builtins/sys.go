@@ -34,7 +34,7 @@ func Sys(argv []string) *starlarkstruct.Module {
 
 // fn makes a guarded builtin.
 func fn(name string, impl func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
-	return Guard(starlark.NewBuiltin(name, impl))
+	return audit.Guard(starlark.NewBuiltin(name, impl))
 }
 
 // sys.audit(event, *args) raises event with args on the run's hooks.

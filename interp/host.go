@@ -184,12 +184,14 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 	defer r.close()
 	// Modules recover panics where they execute (execFile); this catches
 	// the rest, such as a Go audit hook's panic on e.Event, which the
-	// dispatcher does not recover.
+	// dispatcher does not recover, and makes it the run's error.
+	var panicked error
 	defer func() {
-		if p := recover(); p != nil {
-			globals, err = nil, &RunError{Path: e.Path, Err: r.panicked(main, e.Path, p), Refused: r.refusal()}
+		if panicked != nil {
+			globals, err = nil, &RunError{Path: e.Path, Err: panicked, Refused: r.refusal()}
 		}
 	}()
+	defer audit.Recover(h.audit, main, e.Path, &panicked)
 	stop := context.AfterFunc(ctx, r.cancelAll)
 	defer stop()
 

@@ -34,7 +34,6 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
 )
@@ -141,14 +140,7 @@ func Run(ctx context.Context, h *interp.Host, opener interp.Opener, path string,
 // becomes the policy's error (and an sstar.panic event), so the policy
 // does not take effect and nothing after it runs.
 func raisePolicy(d *audit.Dispatcher, path string) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("internal error (Go panic) in %s: %v; this is a bug in a Go audit hook", audit.Policy.Name, p)
-			if aerr := d.RaisePanic(nil, audit.Policy.Name, p); aerr != nil {
-				err = errors.Join(err, aerr)
-			}
-		}
-	}()
+	defer audit.Recover(d, nil, audit.Policy.Name, &err)
 	return d.Raise(nil, audit.Policy, starlark.String(path))
 }
 
@@ -164,9 +156,9 @@ func (st *state) module() *starlarkstruct.Module {
 	m := &starlarkstruct.Module{Name: "policy", Members: starlark.StringDict{
 		"path":   starlark.String(st.path),
 		"system": starlark.Bool(st.system),
-		"trust":  builtins.Guard(starlark.NewBuiltin("policy.trust", st.trust)),
-		"sink":   builtins.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
-		"limits": builtins.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
+		"trust":  audit.Guard(starlark.NewBuiltin("policy.trust", st.trust)),
+		"sink":   audit.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
+		"limits": audit.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
 	}}
 	m.Freeze()
 	return m
