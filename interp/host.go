@@ -37,7 +37,6 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/opencode"
 )
 
@@ -60,7 +59,8 @@ type Options struct {
 	Opener Opener
 
 	// Predeclared are the modules and values scripts see besides the
-	// Starlark universe and the sys module (see package builtins).
+	// Starlark universe and the sys module (see Sys): usually
+	// builtins.Modules().
 	Predeclared starlark.StringDict
 
 	// MaxSteps, if non-zero, bounds the Starlark computation steps of a
@@ -228,7 +228,7 @@ func (h *Host) predeclared(e Exec) starlark.StringDict {
 	for k, v := range h.opts.Predeclared {
 		d[k] = v
 	}
-	d["sys"] = builtins.Sys(append([]string{e.Path}, e.Args...))
+	d["sys"] = Sys(append([]string{e.Path}, e.Args...))
 	for k, v := range e.Predeclared {
 		d[k] = v
 	}
