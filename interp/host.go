@@ -37,6 +37,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/internal/ospath"
 	"github.com/sstar-project/sstar/opencode"
 )
 
@@ -203,7 +204,7 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 			return fail(err)
 		}
 	}
-	abs, err := opencode.Abs(e.Path)
+	abs, err := ospath.Abs(e.Path)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %v", e.Path, err))
 	}

@@ -41,8 +41,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +49,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/internal/ospath"
 )
 
 // DefaultMaxSize is the largest code file accepted unless configured
@@ -183,7 +182,7 @@ func (o *Opener) Verify(d *audit.Dispatcher, path string) (Code, error) {
 type raiseFunc func(spec *audit.Spec, args ...starlark.Value) error
 
 func (o *Opener) openCode(raise raiseFunc, path string) (Code, error) {
-	abs, err := Abs(path)
+	abs, err := ospath.Abs(path)
 	if err != nil {
 		return Code{}, &RefusedError{Path: path, Reason: fmt.Errorf("%w: cannot make the path absolute: %v", ErrUnreadable, err)}
 	}
@@ -444,7 +443,7 @@ func FormatStamp(sum [sha256.Size]byte) []byte {
 // openFailure explains a failed open. A socket cannot be opened at all
 // (ENXIO), so its type is looked up by name, only to word the refusal.
 func openFailure(abs string, err error) error {
-	err = unwrapPath(err)
+	err = ospath.Reason(err) // the refusal names the path already
 	if errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EOPNOTSUPP) {
 		var st unix.Stat_t
 		if unix.Stat(abs, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
@@ -452,16 +451,6 @@ func openFailure(abs string, err error) error {
 		}
 	}
 	return fmt.Errorf("%w: %v", ErrUnreadable, err)
-}
-
-// unwrapPath drops the *PathError wrapper, whose path the refusal already
-// names.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // errnoOr returns the errno inside err, or err.
@@ -493,17 +482,9 @@ func describeMode(mode uint32) string {
 }
 
 // Abs returns an absolute, lexically clean form of path, relative paths
-// joined to the working directory as the kernel names it. It does not use
-// filepath.Abs, whose os.Getwd prefers $PWD when that names the same
-// directory through other links: the environment must not choose which
-// file "../lib.star" is.
-func Abs(path string) (string, error) {
-	if filepath.IsAbs(path) {
-		return filepath.Clean(path), nil
-	}
-	wd, err := syscall.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	return filepath.Join(wd, path), nil
-}
+// joined to the working directory as the kernel names it, never as $PWD
+// names it: the path sstar opens code at.
+//
+// Deprecated: sstar's packages call internal/ospath.Abs, the one function
+// that makes paths absolute; Abs forwards to it until cmd/sstar does too.
+func Abs(path string) (string, error) { return ospath.Abs(path) }
