@@ -61,6 +61,29 @@ const DefaultMaxSize = 4 << 20
 // unless the system policy names another.
 const DefaultXattrName = "user.sstar.sha256"
 
+// The namespaces a stamp may be kept in: anyone who can write a file can
+// write its user.* attributes, only CAP_SYS_ADMIN its trusted.* ones.
+const (
+	userNamespace    = "user."
+	trustedNamespace = "trusted."
+)
+
+// XattrNamespace returns the namespace of name, "user." or "trusted.", if
+// name can hold a stamp, and "" if it cannot: another namespace, nothing
+// after the namespace, a NUL byte, or longer than the 255 bytes the kernel
+// allows.
+func XattrNamespace(name string) string {
+	if len(name) > 255 || strings.IndexByte(name, 0) >= 0 {
+		return ""
+	}
+	for _, ns := range []string{userNamespace, trustedNamespace} {
+		if len(name) > len(ns) && strings.HasPrefix(name, ns) {
+			return ns
+		}
+	}
+	return ""
+}
+
 // Code is a file's verified content.
 type Code struct {
 	Path   string            // absolute path the code was opened by
@@ -125,8 +148,8 @@ func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 type Opener struct {
 	// XattrName is the extended attribute holding the stamp, namespace
 	// included: "user.…" or "trusted.…" (only CAP_SYS_ADMIN can write
-	// trusted.*). Empty means DefaultXattrName. Any other namespace makes
-	// every open fail with ErrConfig.
+	// trusted.*). Empty means DefaultXattrName. A name that cannot hold a
+	// stamp (see XattrNamespace) makes every open fail with ErrConfig.
 	XattrName string
 
 	// MaxSize is the largest accepted file in bytes; 0 means
@@ -310,12 +333,10 @@ func (o *Opener) xattrName() (string, error) {
 	if name == "" {
 		return DefaultXattrName, nil
 	}
-	for _, ns := range []string{"user.", "trusted."} {
-		if len(name) > len(ns) && strings.HasPrefix(name, ns) {
-			return name, nil
-		}
+	if XattrNamespace(name) == "" {
+		return "", fmt.Errorf("%w: the stamp's xattr name %q is not user.NAME or trusted.NAME (at most 255 bytes, no NUL); fix the system policy", ErrConfig, name)
 	}
-	return "", fmt.Errorf("%w: the stamp's xattr name %q is not in the user. or trusted. namespace; fix the system policy", ErrConfig, name)
+	return name, nil
 }
 
 // openFlags open a code file: read-only, not inherited by processes

@@ -126,7 +126,7 @@ func setFailure(name string, err error) error {
 	case unix.ENOTSUP:
 		return fmt.Errorf("%w (%s); keep code on a file system that does (ext4, xfs, btrfs, tmpfs)", ErrNoXattrSupport, name)
 	case unix.EPERM, unix.EACCES:
-		if len(name) > len("trusted.") && name[:len("trusted.")] == "trusted." {
+		if XattrNamespace(name) == trustedNamespace {
 			return fmt.Errorf("%w: %s needs CAP_SYS_ADMIN; run sstar trust as root", ErrNotPermitted, name)
 		}
 		return fmt.Errorf("%w: %s: %v; the file's owner (or root) must stamp it, outside any sstar run", ErrNotPermitted, name, errnoOr(err))

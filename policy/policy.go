@@ -185,11 +185,7 @@ func (st *state) trust(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		return nil, err
 	}
 	if xattrName != "" {
-		rest, ok := strings.CutPrefix(xattrName, "user.")
-		if !ok {
-			rest, ok = strings.CutPrefix(xattrName, "trusted.")
-		}
-		if !ok || rest == "" || strings.ContainsRune(xattrName, 0) || len(xattrName) > 255 {
+		if opencode.XattrNamespace(xattrName) == "" {
 			return nil, fmt.Errorf("%s: xattr %q must be user.NAME or trusted.NAME", b.Name(), xattrName)
 		}
 		st.next.Xattr = xattrName
