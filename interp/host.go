@@ -86,11 +86,10 @@ var FileOptions = &syntax.FileOptions{
 // by a script (sys.addaudithook) stay on the Host's dispatcher, like PEP
 // 578 hooks stay in the process, so use one Host per trust domain.
 type Host struct {
-	opts      Options
-	audit     *audit.Dispatcher
-	universe  starlark.StringDict // guarded copies of the universe builtins
-	printMu   sync.Mutex
-	refusedMu sync.Mutex
+	opts     Options
+	audit    *audit.Dispatcher
+	universe starlark.StringDict // guarded copies of the universe builtins
+	printMu  sync.Mutex
 }
 
 // New returns a Host configured by opts.

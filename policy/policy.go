@@ -25,7 +25,6 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -334,7 +333,3 @@ func asDuration(b *starlark.Builtin, name string, v starlark.Value) (time.Durati
 	}
 	return d, nil
 }
-
-// ErrUnsafeSystemPolicy is wrapped by the refusal of a system policy file
-// that is not owned by root or is writable by group or others.
-var ErrUnsafeSystemPolicy = errors.New("system policy must be owned by root and not writable by group or others")
