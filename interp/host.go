@@ -44,19 +44,24 @@ import (
 // An Opener turns a path into the exact bytes that may be compiled, or a
 // refusal. It must raise sstar.open_code on t before opening the file, and
 // must not reopen the file by name after checking it.
-// *opencode.Opener is the one sstar uses.
+// *opencode.Opener is the one sstar uses; its zero value verifies as
+// sstar does without a system policy.
 type Opener interface {
 	OpenCode(t *starlark.Thread, path string) (opencode.Code, error)
 }
 
-// Options configure a Host. The zero value is usable: no Go hooks, the
-// default opencode.Opener, no step limit, print to standard output.
+// Options configure a Host. Every field may be left zero, Opener too if
+// every run names its own (Exec.Opener): no Go hooks, no step limit,
+// print to standard output.
 type Options struct {
 	// Audit receives every event of every run. If nil, New makes one.
 	// Go hooks may be added to it before or after New.
 	Audit *audit.Dispatcher
 
-	// Opener checks code files. If nil, a default *opencode.Opener.
+	// Opener checks the code files of every run that does not name its
+	// own. There is no default: a run with neither fails before it
+	// starts, so that what vouches for code is always the caller's
+	// choice (sstar's comes from the system policy).
 	Opener Opener
 
 	// Predeclared are the modules and values scripts see besides the
@@ -97,9 +102,6 @@ func New(opts Options) *Host {
 	h := &Host{opts: opts, audit: opts.Audit}
 	if h.audit == nil {
 		h.audit = new(audit.Dispatcher)
-	}
-	if h.opts.Opener == nil {
-		h.opts.Opener = &opencode.Opener{}
 	}
 	if h.opts.Stdout == nil {
 		h.opts.Stdout = os.Stdout
@@ -144,8 +146,8 @@ func (e *RunError) Backtrace() string {
 	return e.Err.Error()
 }
 
-// RunFile runs the file at path with sys.argv = [path] + args, raising
-// sstar.run_file(path) first. It returns the file's globals. A failed run
+// RunFile runs the file at path, verified by Options.Opener, with
+// sys.argv = [path] + args, raising sstar.run_file(path) first. It returns the file's globals. A failed run
 // returns a *RunError.
 func (h *Host) RunFile(ctx context.Context, path string, args []string) (starlark.StringDict, error) {
 	return h.Exec(ctx, Exec{Path: path, Args: args, Event: audit.RunFile})
@@ -159,23 +161,29 @@ type Exec struct {
 	Event *audit.Spec
 	// Predeclared, if non-nil, adds to (and overrides) the Host's.
 	Predeclared starlark.StringDict
-	// Opener, if non-nil, replaces the Host's for this run (a system
-	// policy file is opened with stricter checks than scripts).
+	// Opener, if non-nil, replaces the Host's (Options.Opener) for this
+	// run: a system policy file is opened with stricter checks than
+	// scripts. One of the two must be set.
 	Opener Opener
 	// MaxSteps, if non-zero, replaces the Host's step budget for this run.
 	MaxSteps uint64
 }
 
 // Exec runs a file as described by e. If e.Event is set, it is raised
-// with e.Path before anything else.
+// with e.Path before anything else. Without an Opener (e.Opener or
+// Options.Opener) nothing is raised or read, and the run fails.
 func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	r := &run{host: h, ctx: ctx, modules: make(map[string]*module), opener: h.opts.Opener, maxSteps: h.opts.MaxSteps}
+	opener := h.opts.Opener
 	if e.Opener != nil {
-		r.opener = e.Opener
+		opener = e.Opener
 	}
+	if opener == nil {
+		return nil, &RunError{Path: e.Path, Err: fmt.Errorf("interp: no Opener to verify %s with; set interp.Options.Opener or interp.Exec.Opener (an *opencode.Opener, say)", e.Path)}
+	}
+	r := &run{host: h, ctx: ctx, modules: make(map[string]*module), opener: opener, maxSteps: h.opts.MaxSteps}
 	if e.MaxSteps != 0 {
 		r.maxSteps = e.MaxSteps
 	}
