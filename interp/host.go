@@ -14,6 +14,11 @@
 //
 // and builtins raise their own events (open, subprocess.Popen, ...).
 //
+// Scripts see the Starlark universe, each of its builtins guarded
+// (audit.Guard), the host's own module, sys (see Sys), and what
+// Options.Predeclared adds: usually the library modules of package
+// builtins.
+//
 // Every thread of a run (the main one, and one for each loaded module)
 // shares the run's audit dispatcher, step budget, cancellation and print
 // destination. A loaded module resolves relative to the directory of the
