@@ -23,7 +23,7 @@ import (
 //   - plain: compiled as the plain starlark command compiles a file
 //     (its default dialect flags, the bare universe);
 //   - guarded: the same, with the universe's builtins wrapped by
-//     builtins.Guard, as sstar's host wraps them;
+//     audit.Guard, as sstar's host wraps them;
 //   - host: compiled and initialised by interp.Host with sstar's
 //     dialect and predeclared modules, as `sstar compute.star` is, and
 //     called on a thread attached to the host's dispatcher.
@@ -41,7 +41,7 @@ func BenchmarkCompute(b *testing.B) {
 	guarded := starlark.StringDict{}
 	for name, v := range starlark.Universe {
 		if bi, ok := v.(*starlark.Builtin); ok {
-			v = builtins.Guard(bi)
+			v = audit.Guard(bi)
 		}
 		guarded[name] = v
 	}

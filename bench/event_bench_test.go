@@ -6,7 +6,6 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
 )
 
@@ -51,7 +50,7 @@ func BenchmarkScriptEvent(b *testing.B) {
 			d := new(audit.Dispatcher)
 			t := &starlark.Thread{Name: "bench"}
 			audit.Attach(t, d)
-			predeclared := starlark.StringDict{"sys": builtins.Sys([]string{"bench.star"})}
+			predeclared := starlark.StringDict{"sys": interp.Sys([]string{"bench.star"})}
 			g, err := starlark.ExecFileOptions(interp.FileOptions, t, "bench.star", eventsSrc, predeclared)
 			if err != nil {
 				b.Fatal(err)

@@ -5,12 +5,12 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/sstar-project/sstar/builtins"
+	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/interp"
 )
 
 // BenchmarkBuiltinCall is what sstar adds to every call of a universe
-// builtin from a script: the host wraps each one (builtins.Guard) so that
+// builtin from a script: the host wraps each one (audit.Guard) so that
 // a Go panic inside it becomes an error. Each op is one iteration of a
 // Starlark loop calling len(s); "plain" calls the unwrapped builtin, as
 // the plain starlark command does, "guarded" the wrapped one, as sstar
@@ -25,7 +25,7 @@ def calls(n):
 	guarded := starlark.StringDict{}
 	for name, v := range starlark.Universe {
 		if bi, ok := v.(*starlark.Builtin); ok {
-			v = builtins.Guard(bi)
+			v = audit.Guard(bi)
 		}
 		guarded[name] = v
 	}

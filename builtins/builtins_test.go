@@ -14,10 +14,11 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/builtins"
+	"github.com/sstar-project/sstar/interp"
 )
 
 // fileOptions is sstar's dialect (interp.FileOptions), repeated here so
-// that these tests do not depend on the host.
+// that these tests do not depend on the host (but for its sys module).
 var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: true}
 
 // TestStarlark runs testdata/*.star, each in a fresh working directory,
@@ -127,7 +128,7 @@ func newBareThread(t *testing.T) *starlark.Thread {
 // run executes src on th with the modules (and sys) predeclared.
 func run(th *starlark.Thread, src string) (starlark.StringDict, error) {
 	predeclared := builtins.Modules()
-	predeclared["sys"] = builtins.Sys([]string{"test.star"})
+	predeclared["sys"] = interp.Sys([]string{"test.star"})
 	return starlark.ExecFileOptions(fileOptions, th, "test.star", src, predeclared)
 }
 

@@ -18,6 +18,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/internal/ospath"
 )
 
 // The open(2) flags of fs.read, fs.write and fs.append, as the open
@@ -63,35 +64,21 @@ func FS() *starlarkstruct.Module {
 	})
 }
 
-// absPath validates the path argument of fname and makes it absolute
+// absArg validates the path argument of fname and makes it absolute
 // against the working directory. The result is also lexically clean, so
 // the path an event reports is exactly the path acted on.
-func absPath(fname, p string) (string, error) {
+func absArg(fname, p string) (string, error) {
 	if p == "" {
 		return "", fmt.Errorf("%s: empty path", fname)
 	}
 	if strings.IndexByte(p, 0) >= 0 {
 		return "", fmt.Errorf("%s: path %q contains a NUL byte", fname, p)
 	}
-	if filepath.IsAbs(p) {
-		return filepath.Clean(p), nil
-	}
-	wd, err := workingDir()
+	abs, err := ospath.Abs(p)
 	if err != nil {
 		return "", fmt.Errorf("%s: %s: %w", fname, p, err)
 	}
-	return filepath.Join(wd, p), nil
-}
-
-// workingDir returns the working directory as the kernel names it. It
-// does not use os.Getwd, which prefers $PWD when that names the same
-// directory: sstar does not let its environment choose what events say.
-func workingDir() (string, error) {
-	wd, err := syscall.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	return wd, nil
+	return abs, nil
 }
 
 // pathArg unpacks the single path argument of fname.
@@ -100,25 +87,14 @@ func pathArg(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) 
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &p); err != nil {
 		return "", err
 	}
-	return absPath(b.Name(), p)
+	return absArg(b.Name(), p)
 }
 
 // osError names fname and path and keeps only the OS reason of err (an
 // *os.PathError's message would repeat the path). The result wraps the
 // reason, so errors.Is(err, fs.ErrNotExist) still holds.
 func osError(fname, path string, err error) error {
-	var pe *iofs.PathError
-	var le *os.LinkError
-	var se *os.SyscallError
-	switch {
-	case errors.As(err, &pe):
-		err = pe.Err
-	case errors.As(err, &le):
-		err = le.Err
-	case errors.As(err, &se):
-		err = se.Err
-	}
-	return fmt.Errorf("%s: %s: %w", fname, path, err)
+	return fmt.Errorf("%s: %s: %w", fname, path, ospath.Reason(err))
 }
 
 // fmtAbort names the builtin in the error of an aborted event.
@@ -213,7 +189,7 @@ func writeFile(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	default:
 		return nil, fmt.Errorf("%s: for parameter data: got %s, want string or bytes", b.Name(), v.Type())
 	}
-	abs, err := absPath(b.Name(), p)
+	abs, err := absArg(b.Name(), p)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +292,7 @@ func fsMkdir(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &p, "parents?", &parents); err != nil {
 		return nil, err
 	}
-	abs, err := absPath(b.Name(), p)
+	abs, err := absArg(b.Name(), p)
 	if err != nil {
 		return nil, err
 	}
@@ -391,11 +367,11 @@ func fsRename(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "src", &src, "dst", &dst); err != nil {
 		return nil, err
 	}
-	absSrc, err := absPath(b.Name(), src)
+	absSrc, err := absArg(b.Name(), src)
 	if err != nil {
 		return nil, err
 	}
-	absDst, err := absPath(b.Name(), dst)
+	absDst, err := absArg(b.Name(), dst)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +406,7 @@ func fsGlob(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 	abs, cwd := pattern, ""
 	if !filepath.IsAbs(pattern) {
 		var err error
-		if cwd, err = workingDir(); err != nil {
+		if cwd, err = ospath.WorkingDir(); err != nil {
 			return nil, fmt.Errorf("%s: %q: %w", b.Name(), pattern, err)
 		}
 		abs = strings.TrimSuffix(escapeGlob(cwd), "/") + "/" + pattern

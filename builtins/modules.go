@@ -1,3 +1,9 @@
+// Package builtins provides the library modules sstar scripts can use:
+// fs, proc, os, json, time and math (the host, package interp, gives them
+// sys). Every function that touches the world raises its audit event (see
+// package audit) after validating its arguments and before acting, on the
+// dispatcher attached to the calling thread. Modules are frozen: scripts
+// cannot replace their members.
 package builtins
 
 import (
@@ -26,6 +32,11 @@ func Modules() starlark.StringDict {
 		}),
 		"math": library(math.Module, nil),
 	}
+}
+
+// fn makes a guarded builtin.
+func fn(name string, impl func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
+	return audit.Guard(starlark.NewBuiltin(name, impl))
 }
 
 // module makes a frozen module.

@@ -10,6 +10,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/internal/ospath"
 )
 
 // OS returns the os module. sstar itself never reads its environment; a
@@ -50,7 +51,7 @@ func osGetcwd(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if err := audit.Raise(t, audit.Getcwd); err != nil {
 		return nil, fmtAbort(b.Name(), err)
 	}
-	wd, err := workingDir()
+	wd, err := ospath.WorkingDir()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}

@@ -19,6 +19,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/internal/ospath"
 )
 
 // MaxOutput is how much of each of a child's stdout and stderr proc.run
@@ -130,13 +131,13 @@ func newCommand(fname string, argvV, cwdV, envV, stdinV, timeoutV starlark.Value
 
 	switch v := cwdV.(type) {
 	case starlark.NoneType:
-		wd, err := workingDir()
+		wd, err := ospath.WorkingDir()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fname, err)
 		}
 		c.cwd = wd
 	case starlark.String:
-		abs, err := absPath(fname+": cwd", string(v))
+		abs, err := absArg(fname+": cwd", string(v))
 		if err != nil {
 			return nil, err
 		}

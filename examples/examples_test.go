@@ -22,6 +22,7 @@ import (
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/opencode"
 )
 
 // copyStamped copies the examples (scripts and data) into a fresh
@@ -111,7 +112,7 @@ func run(t *testing.T, dir string, rec *events, script string, args ...string) (
 		}
 	})
 	var out bytes.Buffer
-	h := interp.New(interp.Options{Audit: d, Predeclared: builtins.Modules(), Stdout: &out})
+	h := interp.New(interp.Options{Audit: d, Opener: &opencode.Opener{}, Predeclared: builtins.Modules(), Stdout: &out})
 	_, err := h.RunFile(context.Background(), script, args)
 	return out.String(), err
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/opencode"
 )
 
 // script writes a Starlark file into a fresh directory and stamps it as
@@ -43,7 +44,10 @@ name = "web-%d" % replicas
 `)
 	defer os.RemoveAll(filepath.Dir(path))
 
-	host := interp.New(interp.Options{MaxSteps: 1_000_000})
+	host := interp.New(interp.Options{
+		Opener:   &opencode.Opener{}, // verifies every file before it is compiled
+		MaxSteps: 1_000_000,
+	})
 	globals, err := host.RunFile(context.Background(), path, nil)
 	if err != nil {
 		fmt.Println("error:", err)
@@ -69,7 +73,7 @@ func Example_logHook() {
 		fmt.Println(ev.Name, args)
 		return nil
 	})
-	host := interp.New(interp.Options{Audit: d})
+	host := interp.New(interp.Options{Audit: d, Opener: &opencode.Opener{}})
 	if _, err := host.RunFile(context.Background(), path, nil); err != nil {
 		fmt.Println("error:", err)
 	}
@@ -95,7 +99,7 @@ func Example_abortHook() {
 		}
 		return nil
 	})
-	host := interp.New(interp.Options{Audit: d})
+	host := interp.New(interp.Options{Audit: d, Opener: &opencode.Opener{}})
 	_, err := host.RunFile(context.Background(), main, nil)
 	var abort *audit.AbortError
 	fmt.Println(errors.As(err, &abort), abort.Event)

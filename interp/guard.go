@@ -3,7 +3,7 @@ package interp
 import (
 	"go.starlark.net/starlark"
 
-	"github.com/sstar-project/sstar/builtins"
+	"github.com/sstar-project/sstar/audit"
 )
 
 // guardUniverse returns copies of the Starlark universe's builtins that
@@ -14,7 +14,7 @@ func guardUniverse() starlark.StringDict {
 	d := make(starlark.StringDict, len(starlark.Universe))
 	for name, v := range starlark.Universe {
 		if b, ok := v.(*starlark.Builtin); ok {
-			v = builtins.Guard(b)
+			v = audit.Guard(b)
 		}
 		d[name] = v
 	}

@@ -14,6 +14,11 @@
 //
 // and builtins raise their own events (open, subprocess.Popen, ...).
 //
+// Scripts see the Starlark universe, each of its builtins guarded
+// (audit.Guard), the host's own module, sys (see Sys), and what
+// Options.Predeclared adds: usually the library modules of package
+// builtins.
+//
 // Every thread of a run (the main one, and one for each loaded module)
 // shares the run's audit dispatcher, step budget, cancellation and print
 // destination. A loaded module resolves relative to the directory of the
@@ -37,30 +42,36 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/builtins"
+	"github.com/sstar-project/sstar/internal/ospath"
 	"github.com/sstar-project/sstar/opencode"
 )
 
 // An Opener turns a path into the exact bytes that may be compiled, or a
 // refusal. It must raise sstar.open_code on t before opening the file, and
 // must not reopen the file by name after checking it.
-// *opencode.Opener is the one sstar uses.
+// *opencode.Opener is the one sstar uses; its zero value verifies as
+// sstar does without a system policy.
 type Opener interface {
 	OpenCode(t *starlark.Thread, path string) (opencode.Code, error)
 }
 
-// Options configure a Host. The zero value is usable: no Go hooks, the
-// default opencode.Opener, no step limit, print to standard output.
+// Options configure a Host. Every field may be left zero, Opener too if
+// every run names its own (Exec.Opener): no Go hooks, no step limit,
+// print to standard output.
 type Options struct {
 	// Audit receives every event of every run. If nil, New makes one.
 	// Go hooks may be added to it before or after New.
 	Audit *audit.Dispatcher
 
-	// Opener checks code files. If nil, a default *opencode.Opener.
+	// Opener checks the code files of every run that does not name its
+	// own. There is no default: a run with neither fails before it
+	// starts, so that what vouches for code is always the caller's
+	// choice (sstar's comes from the system policy).
 	Opener Opener
 
 	// Predeclared are the modules and values scripts see besides the
-	// Starlark universe and the sys module (see package builtins).
+	// Starlark universe and the sys module (see Sys): usually
+	// builtins.Modules().
 	Predeclared starlark.StringDict
 
 	// MaxSteps, if non-zero, bounds the Starlark computation steps of a
@@ -85,11 +96,10 @@ var FileOptions = &syntax.FileOptions{
 // by a script (sys.addaudithook) stay on the Host's dispatcher, like PEP
 // 578 hooks stay in the process, so use one Host per trust domain.
 type Host struct {
-	opts      Options
-	audit     *audit.Dispatcher
-	universe  starlark.StringDict // guarded copies of the universe builtins
-	printMu   sync.Mutex
-	refusedMu sync.Mutex
+	opts     Options
+	audit    *audit.Dispatcher
+	universe starlark.StringDict // guarded copies of the universe builtins
+	printMu  sync.Mutex
 }
 
 // New returns a Host configured by opts.
@@ -97,9 +107,6 @@ func New(opts Options) *Host {
 	h := &Host{opts: opts, audit: opts.Audit}
 	if h.audit == nil {
 		h.audit = new(audit.Dispatcher)
-	}
-	if h.opts.Opener == nil {
-		h.opts.Opener = &opencode.Opener{}
 	}
 	if h.opts.Stdout == nil {
 		h.opts.Stdout = os.Stdout
@@ -144,8 +151,8 @@ func (e *RunError) Backtrace() string {
 	return e.Err.Error()
 }
 
-// RunFile runs the file at path with sys.argv = [path] + args, raising
-// sstar.run_file(path) first. It returns the file's globals. A failed run
+// RunFile runs the file at path, verified by Options.Opener, with
+// sys.argv = [path] + args, raising sstar.run_file(path) first. It returns the file's globals. A failed run
 // returns a *RunError.
 func (h *Host) RunFile(ctx context.Context, path string, args []string) (starlark.StringDict, error) {
 	return h.Exec(ctx, Exec{Path: path, Args: args, Event: audit.RunFile})
@@ -161,22 +168,28 @@ type Exec struct {
 	Event audit.Kind
 	// Predeclared, if non-nil, adds to (and overrides) the Host's.
 	Predeclared starlark.StringDict
-	// Opener, if non-nil, replaces the Host's for this run (a system
-	// policy file is opened with stricter checks than scripts).
+	// Opener, if non-nil, replaces the Host's (Options.Opener) for this
+	// run: a system policy file is opened with stricter checks than
+	// scripts. One of the two must be set.
 	Opener Opener
 	// MaxSteps, if non-zero, replaces the Host's step budget for this run.
 	MaxSteps uint64
 }
 
-// Exec runs a file as described by e.
+// Exec runs a file as described by e. Without an Opener (e.Opener or
+// Options.Opener) nothing is raised or read, and the run fails.
 func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	r := &run{host: h, ctx: ctx, modules: make(map[string]*module), opener: h.opts.Opener, maxSteps: h.opts.MaxSteps}
+	opener := h.opts.Opener
 	if e.Opener != nil {
-		r.opener = e.Opener
+		opener = e.Opener
 	}
+	if opener == nil {
+		return nil, &RunError{Path: e.Path, Err: fmt.Errorf("interp: no Opener to verify %s with; set interp.Options.Opener or interp.Exec.Opener (an *opencode.Opener, say)", e.Path)}
+	}
+	r := &run{host: h, ctx: ctx, modules: make(map[string]*module), opener: opener, maxSteps: h.opts.MaxSteps}
 	if e.MaxSteps != 0 {
 		r.maxSteps = e.MaxSteps
 	}
@@ -185,12 +198,14 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 	defer r.close()
 	// Modules recover panics where they execute (execFile); this catches
 	// the rest, such as a Go audit hook's panic on e.Event, which the
-	// dispatcher does not recover.
+	// dispatcher does not recover, and makes it the run's error.
+	var panicked error
 	defer func() {
-		if p := recover(); p != nil {
-			globals, err = nil, &RunError{Path: e.Path, Err: r.panicked(main, e.Path, p), Refused: r.refusal()}
+		if panicked != nil {
+			globals, err = nil, &RunError{Path: e.Path, Err: panicked, Refused: r.refusal()}
 		}
 	}()
+	defer audit.Recover(h.audit, main, e.Path, &panicked)
 	stop := context.AfterFunc(ctx, r.cancelAll)
 	defer stop()
 
@@ -202,7 +217,7 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 			return fail(err)
 		}
 	}
-	abs, err := opencode.Abs(e.Path)
+	abs, err := ospath.Abs(e.Path)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %v", e.Path, err))
 	}
@@ -227,7 +242,7 @@ func (h *Host) predeclared(e Exec) starlark.StringDict {
 	for k, v := range h.opts.Predeclared {
 		d[k] = v
 	}
-	d["sys"] = builtins.Sys(append([]string{e.Path}, e.Args...))
+	d["sys"] = Sys(append([]string{e.Path}, e.Args...))
 	for k, v := range e.Predeclared {
 		d[k] = v
 	}

@@ -72,6 +72,9 @@ func newHost(t testing.TB, opts interp.Options) (*interp.Host, *recorder, *bytes
 	var out bytes.Buffer
 	opts.Audit = d
 	opts.Stdout = &out
+	if opts.Opener == nil {
+		opts.Opener = &opencode.Opener{}
+	}
 	return interp.New(opts), rec, &out
 }
 
@@ -157,7 +160,7 @@ func TestLoadCycleShowsChain(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cycle in load graph: b.star -> c.star -> b.star") {
 		t.Fatalf("err = %v", err)
 	}
-	_, err = interp.New(interp.Options{}).RunFile(context.Background(), filepath.Join(dir, "b.star"), nil)
+	_, err = interp.New(interp.Options{Opener: &opencode.Opener{}}).RunFile(context.Background(), filepath.Join(dir, "b.star"), nil)
 	if err == nil || !strings.Contains(err.Error(), "cycle in load graph: b.star -> c.star -> b.star") {
 		t.Fatalf("main file in the cycle: err = %v", err)
 	}
@@ -193,7 +196,7 @@ func TestModuleThreadsInherit(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err = interp.New(interp.Options{}).RunFile(ctx, filepath.Join(dir, "slow.star"), nil)
+	_, err = interp.New(interp.Options{Opener: &opencode.Opener{}}).RunFile(ctx, filepath.Join(dir, "slow.star"), nil)
 	if err == nil || !strings.Contains(err.Error(), "timeout exceeded") {
 		t.Fatalf("cancellation in a module: err = %v", err)
 	}
@@ -208,7 +211,7 @@ func TestStepBudgetSharedAcrossModules(t *testing.T) {
 		"many.star": "load('s1.star', 'x')\nload('s2.star', 'x')\nload('s3.star', 'x')\nload('s4.star', 'x')\n",
 		"s1.star":   spin, "s2.star": spin, "s3.star": spin, "s4.star": spin,
 	})
-	h := interp.New(interp.Options{MaxSteps: 25000})
+	h := interp.New(interp.Options{Opener: &opencode.Opener{}, MaxSteps: 25000})
 	if _, err := h.RunFile(context.Background(), filepath.Join(dir, "one.star"), nil); err != nil {
 		t.Fatalf("one module within budget: %v", err)
 	}
@@ -335,7 +338,7 @@ func TestAbortedEventStopsTheRun(t *testing.T) {
 		return nil
 	})
 	var out bytes.Buffer
-	h := interp.New(interp.Options{Audit: d, Stdout: &out})
+	h := interp.New(interp.Options{Audit: d, Opener: &opencode.Opener{}, Stdout: &out})
 	_, err := h.RunFile(context.Background(), filepath.Join(dir, "main.star"), nil)
 	var ae *audit.AbortError
 	if !errors.As(err, &ae) || ae.Event != "load" {

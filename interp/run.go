@@ -131,11 +131,7 @@ func (r *run) execFile(t *starlark.Thread, abs string) (globals starlark.StringD
 	}
 	r.stack = append(r.stack, abs)
 	defer func() { r.stack = r.stack[:len(r.stack)-1] }()
-	defer func() {
-		if p := recover(); p != nil {
-			err = r.panicked(t, abs, p)
-		}
-	}()
+	defer audit.Recover(r.host.audit, t, abs, &err)
 
 	a := r.host.audit
 	code, err := r.opener.OpenCode(t, abs)
@@ -156,15 +152,6 @@ func (r *run) execFile(t *starlark.Thread, abs string) (globals starlark.StringD
 	globals, err = prog.Init(t, r.predeclared)
 	globals.Freeze()
 	return globals, err
-}
-
-// panicked turns a recovered panic into an error and an sstar.panic event.
-func (r *run) panicked(t *starlark.Thread, where string, p any) error {
-	err := fmt.Errorf("internal error (Go panic) in %s: %v; this is a bug in sstar, a builtin or a Go audit hook", where, p)
-	if aerr := r.host.audit.RaisePanic(t, where, p); aerr != nil {
-		return errors.Join(err, aerr)
-	}
-	return err
 }
 
 // load implements the load statement for every thread of the run.

@@ -41,8 +41,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +49,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/internal/ospath"
 )
 
 // DefaultMaxSize is the largest code file accepted unless configured
@@ -61,6 +60,29 @@ const DefaultMaxSize = 4 << 20
 // DefaultXattrName is the extended attribute that holds a file's stamp
 // unless the system policy names another.
 const DefaultXattrName = "user.sstar.sha256"
+
+// The namespaces a stamp may be kept in: anyone who can write a file can
+// write its user.* attributes, only CAP_SYS_ADMIN its trusted.* ones.
+const (
+	userNamespace    = "user."
+	trustedNamespace = "trusted."
+)
+
+// XattrNamespace returns the namespace of name, "user." or "trusted.", if
+// name can hold a stamp, and "" if it cannot: another namespace, nothing
+// after the namespace, a NUL byte, or longer than the 255 bytes the kernel
+// allows.
+func XattrNamespace(name string) string {
+	if len(name) > 255 || strings.IndexByte(name, 0) >= 0 {
+		return ""
+	}
+	for _, ns := range []string{userNamespace, trustedNamespace} {
+		if len(name) > len(ns) && strings.HasPrefix(name, ns) {
+			return ns
+		}
+	}
+	return ""
+}
 
 // Code is a file's verified content.
 type Code struct {
@@ -126,8 +148,8 @@ func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 type Opener struct {
 	// XattrName is the extended attribute holding the stamp, namespace
 	// included: "user.…" or "trusted.…" (only CAP_SYS_ADMIN can write
-	// trusted.*). Empty means DefaultXattrName. Any other namespace makes
-	// every open fail with ErrConfig.
+	// trusted.*). Empty means DefaultXattrName. A name that cannot hold a
+	// stamp (see XattrNamespace) makes every open fail with ErrConfig.
 	XattrName string
 
 	// MaxSize is the largest accepted file in bytes; 0 means
@@ -183,7 +205,7 @@ func (o *Opener) Verify(d *audit.Dispatcher, path string) (Code, error) {
 type raiseFunc func(k audit.Kind, args ...starlark.Value) error
 
 func (o *Opener) openCode(raise raiseFunc, path string) (Code, error) {
-	abs, err := Abs(path)
+	abs, err := ospath.Abs(path)
 	if err != nil {
 		return Code{}, &RefusedError{Path: path, Reason: fmt.Errorf("%w: cannot make the path absolute: %v", ErrUnreadable, err)}
 	}
@@ -311,12 +333,10 @@ func (o *Opener) xattrName() (string, error) {
 	if name == "" {
 		return DefaultXattrName, nil
 	}
-	for _, ns := range []string{"user.", "trusted."} {
-		if len(name) > len(ns) && strings.HasPrefix(name, ns) {
-			return name, nil
-		}
+	if XattrNamespace(name) == "" {
+		return "", fmt.Errorf("%w: the stamp's xattr name %q is not user.NAME or trusted.NAME (at most 255 bytes, no NUL); fix the system policy", ErrConfig, name)
 	}
-	return "", fmt.Errorf("%w: the stamp's xattr name %q is not in the user. or trusted. namespace; fix the system policy", ErrConfig, name)
+	return name, nil
 }
 
 // openFlags open a code file: read-only, not inherited by processes
@@ -444,7 +464,7 @@ func FormatStamp(sum [sha256.Size]byte) []byte {
 // openFailure explains a failed open. A socket cannot be opened at all
 // (ENXIO), so its type is looked up by name, only to word the refusal.
 func openFailure(abs string, err error) error {
-	err = unwrapPath(err)
+	err = ospath.Reason(err) // the refusal names the path already
 	if errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EOPNOTSUPP) {
 		var st unix.Stat_t
 		if unix.Stat(abs, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
@@ -452,16 +472,6 @@ func openFailure(abs string, err error) error {
 		}
 	}
 	return fmt.Errorf("%w: %v", ErrUnreadable, err)
-}
-
-// unwrapPath drops the *PathError wrapper, whose path the refusal already
-// names.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // errnoOr returns the errno inside err, or err.
@@ -490,20 +500,4 @@ func describeMode(mode uint32) string {
 		return "a symbolic link"
 	}
 	return fmt.Sprintf("of unknown type %#o", mode&unix.S_IFMT)
-}
-
-// Abs returns an absolute, lexically clean form of path, relative paths
-// joined to the working directory as the kernel names it. It does not use
-// filepath.Abs, whose os.Getwd prefers $PWD when that names the same
-// directory through other links: the environment must not choose which
-// file "../lib.star" is.
-func Abs(path string) (string, error) {
-	if filepath.IsAbs(path) {
-		return filepath.Clean(path), nil
-	}
-	wd, err := syscall.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	return filepath.Join(wd, path), nil
 }

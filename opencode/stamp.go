@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/internal/ospath"
 )
 
 // What Stamp did to a file.
@@ -66,7 +67,7 @@ func (e *StampError) Unwrap() error { return e.Reason }
 // file, larger than MaxSize), and what cannot hold a stamp.
 func (o *Opener) Stamp(d *audit.Dispatcher, path string) (Stamping, [sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
-	abs, err := Abs(path)
+	abs, err := ospath.Abs(path)
 	if err != nil {
 		return Unchanged, sum, &StampError{Path: path, Reason: fmt.Errorf("%w: %v", ErrUnreadable, err)}
 	}
@@ -125,7 +126,7 @@ func setFailure(name string, err error) error {
 	case unix.ENOTSUP:
 		return fmt.Errorf("%w (%s); keep code on a file system that does (ext4, xfs, btrfs, tmpfs)", ErrNoXattrSupport, name)
 	case unix.EPERM, unix.EACCES:
-		if len(name) > len("trusted.") && name[:len("trusted.")] == "trusted." {
+		if XattrNamespace(name) == trustedNamespace {
 			return fmt.Errorf("%w: %s needs CAP_SYS_ADMIN; run sstar trust as root", ErrNotPermitted, name)
 		}
 		return fmt.Errorf("%w: %s: %v; the file's owner (or root) must stamp it, outside any sstar run", ErrNotPermitted, name, errnoOr(err))

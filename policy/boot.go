@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/sstar-project/sstar/internal/ospath"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
 )
@@ -94,7 +95,7 @@ func (s *Settings) OpenerFor(path string) *opencode.Opener {
 
 // IsSystemPath reports whether path names the system policy file.
 func IsSystemPath(path string) bool {
-	abs, err := opencode.Abs(path)
+	abs, err := ospath.Abs(path)
 	return err == nil && abs == SystemPath
 }
 

@@ -25,7 +25,6 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -34,7 +33,6 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/sstar-project/sstar/audit"
-	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
 )
@@ -151,14 +149,7 @@ func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string,
 // becomes the policy's error (and an sstar.panic event), so the policy
 // does not take effect and nothing after it runs.
 func raisePolicy(d *audit.Dispatcher, path string) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("internal error (Go panic) in %s: %v; this is a bug in a Go audit hook", audit.Policy.Name(), p)
-			if aerr := d.RaisePanic(nil, audit.Policy.Name(), p); aerr != nil {
-				err = errors.Join(err, aerr)
-			}
-		}
-	}()
+	defer audit.Recover(d, nil, audit.Policy.Name(), &err)
 	return d.Raise(nil, audit.Policy, starlark.String(path))
 }
 
@@ -174,9 +165,9 @@ func (st *state) module() *starlarkstruct.Module {
 	m := &starlarkstruct.Module{Name: "policy", Members: starlark.StringDict{
 		"path":   starlark.String(st.path),
 		"system": starlark.Bool(st.system),
-		"trust":  builtins.Guard(starlark.NewBuiltin("policy.trust", st.trust)),
-		"sink":   builtins.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
-		"limits": builtins.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
+		"trust":  audit.Guard(starlark.NewBuiltin("policy.trust", st.trust)),
+		"sink":   audit.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
+		"limits": audit.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
 	}}
 	m.Freeze()
 	return m
@@ -203,11 +194,7 @@ func (st *state) trust(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		return nil, err
 	}
 	if xattrName != "" {
-		rest, ok := strings.CutPrefix(xattrName, "user.")
-		if !ok {
-			rest, ok = strings.CutPrefix(xattrName, "trusted.")
-		}
-		if !ok || rest == "" || strings.ContainsRune(xattrName, 0) || len(xattrName) > 255 {
+		if opencode.XattrNamespace(xattrName) == "" {
 			return nil, fmt.Errorf("%s: xattr %q must be user.NAME or trusted.NAME", b.Name(), xattrName)
 		}
 		st.next.Xattr = xattrName
@@ -356,7 +343,3 @@ func asDuration(b *starlark.Builtin, name string, v starlark.Value) (time.Durati
 	}
 	return d, nil
 }
-
-// ErrUnsafeSystemPolicy is wrapped by the refusal of a system policy file
-// that is not owned by root or is writable by group or others.
-var ErrUnsafeSystemPolicy = errors.New("system policy must be owned by root and not writable by group or others")

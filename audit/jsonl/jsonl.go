@@ -60,6 +60,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/internal/ospath"
 	"github.com/sstar-project/sstar/internal/render"
 )
 
@@ -84,7 +85,7 @@ type Log struct {
 func Open(path string) (*Log, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("audit log %s: %v", path, unwrapPath(err))
+		return nil, fmt.Errorf("audit log %s: %v", path, ospath.Reason(err))
 	}
 	l := &Log{path: path, f: f, buf: make([]byte, 0, 512)}
 	fail := func(err error) (*Log, error) {
@@ -93,7 +94,7 @@ func Open(path string) (*Log, error) {
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return fail(unwrapPath(err))
+		return fail(ospath.Reason(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return fail(fmt.Errorf("not a regular file (%s)", fi.Mode().Type()))
@@ -265,7 +266,7 @@ func (l *Log) Close() error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("%w: audit log %s: flushing to disk: %v; the last events may be lost", audit.ErrNotRecorded, l.path, unwrapPath(err))
+		return fmt.Errorf("%w: audit log %s: flushing to disk: %v; the last events may be lost", audit.ErrNotRecorded, l.path, ospath.Reason(err))
 	}
 	return nil
 }
@@ -334,12 +335,4 @@ func hashRange(r io.ReaderAt, start, end int64) ([sha256.Size]byte, error) {
 	}
 	h.Sum(sum[:0])
 	return sum, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

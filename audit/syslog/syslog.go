@@ -68,6 +68,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/internal/ospath"
 )
 
 // Options configure a Sink.
@@ -221,7 +222,7 @@ func (s *Sink) tlsConfig() (*tls.Config, error) {
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("CA file: %v", unwrapPath(err))
+		return nil, fmt.Errorf("CA file: %v", ospath.Reason(err))
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
@@ -335,12 +336,4 @@ func (s *Sink) format(p srslog.Priority, hostname, tag, content string) string {
 	b.WriteByte(' ')
 	b.WriteString(strings.TrimSuffix(content, "\n"))
 	return b.String()
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/opencode"
 	"github.com/sstar-project/sstar/opencode/opencodetest"
 )
 
@@ -48,7 +49,7 @@ func run(t *testing.T, path string, swap func(audit.Event)) (out, compiled strin
 		return nil
 	})
 	var buf bytes.Buffer
-	h := interp.New(interp.Options{Audit: d, Stdout: &buf})
+	h := interp.New(interp.Options{Audit: d, Opener: &opencode.Opener{}, Stdout: &buf})
 	if _, err := h.RunFile(context.Background(), path, nil); err != nil {
 		t.Fatalf("run: %v", err)
 	}

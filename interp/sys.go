@@ -1,9 +1,4 @@
-// Package builtins provides the modules sstar scripts can use. Every
-// function that touches the world raises its audit event (see package
-// audit) after validating its arguments and before acting, on the
-// dispatcher attached to the calling thread. Modules are frozen: scripts
-// cannot replace their members.
-package builtins
+package interp
 
 import (
 	"errors"
@@ -16,8 +11,13 @@ import (
 	"github.com/sstar-project/sstar/audit"
 )
 
-// Sys returns the sys module for a run whose sys.argv is argv (the script
-// path as given, then its arguments).
+// Sys returns the host's API for scripts, the sys module, for a run whose
+// sys.argv is argv (the script path as given, then its arguments):
+// sys.audit(event, *args) raises an event of the script's own, and
+// sys.addaudithook(fn) adds a script hook, both on the dispatcher attached
+// to the calling thread. A Host gives every run its own; embedders who
+// run Starlark threads of their own (attached with audit.Attach) may
+// predeclare it too.
 func Sys(argv []string) *starlarkstruct.Module {
 	list := make([]starlark.Value, len(argv))
 	for i, a := range argv {
@@ -25,16 +25,11 @@ func Sys(argv []string) *starlarkstruct.Module {
 	}
 	m := &starlarkstruct.Module{Name: "sys", Members: starlark.StringDict{
 		"argv":         starlark.NewList(list),
-		"audit":        fn("sys.audit", sysAudit),
-		"addaudithook": fn("sys.addaudithook", sysAddAuditHook),
+		"audit":        audit.Guard(starlark.NewBuiltin("sys.audit", sysAudit)),
+		"addaudithook": audit.Guard(starlark.NewBuiltin("sys.addaudithook", sysAddAuditHook)),
 	}}
 	m.Freeze()
 	return m
-}
-
-// fn makes a guarded builtin.
-func fn(name string, impl func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)) *starlark.Builtin {
-	return Guard(starlark.NewBuiltin(name, impl))
 }
 
 // sys.audit(event, *args) raises event with args on the run's hooks.
