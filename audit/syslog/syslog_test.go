@@ -16,7 +16,7 @@ import (
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/render"
 	sslog "github.com/sstar-project/sstar/audit/syslog"
-	"github.com/sstar-project/sstar/audit/syslog/rsyslogtest"
+	"github.com/sstar-project/sstar/internal/rsyslogtest"
 )
 
 const (

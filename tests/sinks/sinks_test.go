@@ -28,7 +28,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit/render"
-	"github.com/sstar-project/sstar/audit/syslog/rsyslogtest"
+	"github.com/sstar-project/sstar/internal/rsyslogtest"
 )
 
 var sstarBin string

@@ -1,6 +1,6 @@
-// Package rsyslogtest runs a real rsyslogd for tests: on loopback, with a
-// configuration, work directory, certificate and output file of the
-// test's own, never touching the system's rsyslog. Every message it
+// Package rsyslogtest runs a real rsyslogd for sstar's tests: on
+// loopback, with a configuration, work directory, certificate and output
+// file of the test's own, never touching the system's rsyslog. Every message it
 // receives is written to a file, one line each, with the fields its
 // RFC 5424 parser found, so that a test can check what arrived.
 //
