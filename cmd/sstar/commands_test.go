@@ -48,6 +48,7 @@ var storyConditions = map[string]func() bool{
 	"rsyslogd-tls": func() bool { return rsyslogtest.Missing(rsyslogtest.Options{TLS: true}) == "" },
 	"tmpfs":        canMountTmpfs,
 	"immutable":    func() bool { return immutableStopsWrites(os.TempDir()) == nil },
+	"securebits":   haveExecSecurebits,
 }
 
 // A story's state for the commands that span several lines of it.

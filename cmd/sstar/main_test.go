@@ -22,7 +22,8 @@ func TestMain(m *testing.M) {
 			policy.Required = os.Getenv("TEST_POLICY_REQUIRED") // as -ldflags -X would
 			os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
 		},
-		"undo-env-child": undoEnvChild,
+		"undo-env-child":   undoEnvChild,
+		"sstar-securebits": sstarSecurebits,
 		"sstar-badself": func() {
 			selfExe = "/nonexistent/sstar" // as if /proc were not mounted
 			cleanRuntimeEnvironment(os.Stderr)
