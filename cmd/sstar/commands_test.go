@@ -292,7 +292,9 @@ func cmdTicker(ts *testscript.TestScript, neg bool, args []string) {
 	case "logged":
 		ahead := 0
 		if len(args) > 2 {
-			ahead, _ = strconv.Atoi(args[2])
+			var err error
+			ahead, err = strconv.Atoi(args[2])
+			ts.Check(err)
 		}
 		last := -1
 		for _, r := range readLog(ts, args[1]) {

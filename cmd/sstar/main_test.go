@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestScript runs the stories in testdata/script: each file is one thing a
-// user does with sstar and what they see.
+// user does with sstar and what they see. The commands and conditions
+// stories have beyond testscript's own are in commands_test.go.
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",

@@ -39,6 +39,7 @@ func sstarSecurebits() {
 		os.Exit(99)
 	}
 	policy.SystemPath = os.Getenv("TEST_SYSTEM_POLICY") // as the command sstar does
+	policy.Required = os.Getenv("TEST_POLICY_REQUIRED")
 	os.Exit(sstar(os.Args[2:], os.Stdout, os.Stderr))
 }
 
