@@ -4,8 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 
 	"go.starlark.net/starlark"
@@ -13,6 +11,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/audittest"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
 )
@@ -38,8 +37,8 @@ func TestStarlark(t *testing.T) {
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Chdir(t.TempDir())
-			rec := new(recorder)
-			th, _ := newThread(t, rec.hook)
+			rec := new(audittest.Recorder)
+			th, _ := newThread(t, rec.Hook)
 			th.Load = func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
 				if module == "assert.star" {
 					return starlarktest.LoadAssertModule()
@@ -51,7 +50,7 @@ func TestStarlark(t *testing.T) {
 			predeclared["testdata"] = starlark.String(testdata)
 			predeclared["events"] = starlark.NewBuiltin("events", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 				var l []starlark.Value
-				for _, ev := range rec.take() {
+				for _, ev := range rec.Take() {
 					l = append(l, starlark.Tuple{starlark.String(ev.Name), ev.Args()})
 				}
 				return starlark.NewList(l), nil
@@ -66,44 +65,6 @@ func TestStarlark(t *testing.T) {
 			}
 		})
 	}
-}
-
-// A recorder is a Go hook that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (r *recorder) hook(ev audit.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
-	return nil
-}
-
-// take returns the events recorded so far and forgets them.
-func (r *recorder) take() []audit.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	evs := r.events
-	r.events = nil
-	return evs
-}
-
-// strings renders the recorded events as name(args...), one per event.
-func (r *recorder) strings() []string {
-	var out []string
-	for _, ev := range r.take() {
-		out = append(out, render(ev.Name, ev.Args()))
-	}
-	return out
-}
-
-func render(name string, args starlark.Tuple) string {
-	s := args.String() // "(a, b)" or "(a,)" or "()"
-	s = strings.TrimSuffix(s, ",)")
-	s = strings.TrimSuffix(s, ")")
-	return name + s + ")"
 }
 
 // newThread returns a thread with a fresh dispatcher holding hooks.

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/audittest"
 	"github.com/sstar-project/sstar/builtins"
 )
 
@@ -104,8 +105,8 @@ func TestEvents(t *testing.T) {
 	for _, c := range eventCases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := setupDir(t)
-			rec := new(recorder)
-			th, _ := newThread(t, rec.hook)
+			rec := new(audittest.Recorder)
+			th, _ := newThread(t, rec.Hook)
 			if _, err := run(th, c.src); err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +114,7 @@ func TestEvents(t *testing.T) {
 			for i, e := range c.events {
 				want[i] = strings.ReplaceAll(e, "DIR", dir)
 			}
-			if got := rec.strings(); !slices.Equal(got, want) {
+			if got := rec.Strings(); !slices.Equal(got, want) {
 				t.Errorf("events:\n got %q\nwant %q", got, want)
 			}
 			if c.changed != nil {
@@ -133,15 +134,15 @@ func TestEventsAborted(t *testing.T) {
 			dir := setupDir(t)
 			before := snapshot(t, dir)
 			event := c.events[0][:strings.IndexByte(c.events[0], '(')]
-			rec := new(recorder)
+			rec := new(audittest.Recorder)
 			deny := func(ev audit.Event) error {
 				if ev.Name == event {
 					return errors.New("denied by test")
 				}
 				return nil
 			}
-			th, _ := newThread(t, rec.hook, deny)
-			rec.take() // sys.addaudithook, for deny
+			th, _ := newThread(t, rec.Hook, deny)
+			rec.Take() // sys.addaudithook, for deny
 			globals, err := run(th, "result = "+c.src)
 			want := fmt.Sprintf("audit event %q aborted: denied by test", event)
 			if err == nil || !strings.Contains(err.Error(), want) {
@@ -164,7 +165,7 @@ func TestEventsAborted(t *testing.T) {
 			if after := snapshot(t, dir); !slices.Equal(before, after) {
 				t.Errorf("an aborted %s changed the directory:\nbefore %q\nafter  %q", c.name, before, after)
 			}
-			evs := rec.strings()
+			evs := rec.Strings()
 			if len(evs) != 2 || !strings.HasPrefix(evs[1], "sstar.abort(\""+event+"\"") {
 				t.Errorf("events %q: want the event, then sstar.abort", evs)
 			}
@@ -206,12 +207,12 @@ func TestNoEventForBadArguments(t *testing.T) {
 		`proc.run(["touch", "made"], stdin=[])`, `os.getenv("")`, `os.getenv("A=B")`, `os.getcwd(1)`,
 		`time.now(1)`,
 	} {
-		rec := new(recorder)
-		th, _ := newThread(t, rec.hook)
+		rec := new(audittest.Recorder)
+		th, _ := newThread(t, rec.Hook)
 		if _, err := run(th, src); err == nil {
 			t.Errorf("%s: no error", src)
 		}
-		if evs := rec.strings(); len(evs) > 0 {
+		if evs := rec.Strings(); len(evs) > 0 {
 			t.Errorf("%s raised %q", src, evs)
 		}
 	}
@@ -286,14 +287,14 @@ proc.run(["touch", "made"])
 // worth recording), with argv[0] as given, then fails.
 func TestPopenMissingExecutable(t *testing.T) {
 	dir := setupDir(t)
-	rec := new(recorder)
-	th, _ := newThread(t, rec.hook)
+	rec := new(audittest.Recorder)
+	th, _ := newThread(t, rec.Hook)
 	_, err := run(th, `proc.run(["sstar-no-such-program", "x"])`)
 	if err == nil || !strings.Contains(err.Error(), `executable "sstar-no-such-program" not found in PATH`) {
 		t.Fatalf("error = %v", err)
 	}
 	want := []string{`subprocess.Popen("sstar-no-such-program", ("sstar-no-such-program", "x"), "` + dir + `", ` + defaultEnv + `)`}
-	if got := rec.strings(); !slices.Equal(got, want) {
+	if got := rec.Strings(); !slices.Equal(got, want) {
 		t.Errorf("events:\n got %q\nwant %q", got, want)
 	}
 }

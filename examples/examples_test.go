@@ -6,23 +6,20 @@ package examples
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/pkg/xattr"
-
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/audittest"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
+	"github.com/sstar-project/sstar/opencode/opencodetest"
 )
 
 // copyStamped copies the examples (scripts and data) into a fresh
@@ -49,10 +46,7 @@ func copyStamped(t *testing.T) string {
 			return err
 		}
 		if strings.HasSuffix(p, ".star") {
-			sum := sha256.Sum256(data)
-			if err := xattr.Set(target, "user.sstar.sha256", []byte(hex.EncodeToString(sum[:]))); err != nil {
-				t.Skipf("cannot stamp the examples (no user xattrs here?): %v", err)
-			}
+			opencodetest.Stamp(t, target)
 		}
 		return nil
 	})
@@ -62,31 +56,18 @@ func copyStamped(t *testing.T) string {
 	return dst
 }
 
-// events is a hook that keeps the name of every event, and the args of
-// those named in detail.
-type events struct {
-	mu    sync.Mutex
-	names []string
-	lines []string // "name args" for every event
-}
-
-func (e *events) hook(ev audit.Event) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.names = append(e.names, ev.Name)
-	e.lines = append(e.lines, ev.Name+" "+ev.Args().String())
-	return nil
-}
-
-func (e *events) has(t *testing.T, pattern string) {
+// has checks that some event, written as audittest.String writes it,
+// matches pattern.
+func has(t *testing.T, rec *audittest.Recorder, pattern string) {
 	t.Helper()
 	re := regexp.MustCompile(pattern)
-	for _, l := range e.lines {
+	evs := rec.Strings()
+	for _, l := range evs {
 		if re.MatchString(l) {
 			return
 		}
 	}
-	t.Errorf("no event matches %q; events:\n%s", pattern, strings.Join(e.lines, "\n"))
+	t.Errorf("no event matches %q; events:\n%s", pattern, strings.Join(evs, "\n"))
 }
 
 // scratchDir matches the directories the examples make with mktemp -d
@@ -97,15 +78,15 @@ var scratchDir = regexp.MustCompile(`"(/tmp/tmp\.[A-Za-z0-9]{6,})[/"]`)
 // from the examples directory) and returns its output. The scratch
 // directories the example made are removed when the test ends: the
 // audit trail says which they are.
-func run(t *testing.T, dir string, rec *events, script string, args ...string) (string, error) {
+func run(t *testing.T, dir string, rec *audittest.Recorder, script string, args ...string) (string, error) {
 	t.Helper()
 	t.Chdir(dir)
 	d := new(audit.Dispatcher)
-	if err := d.AddHook(rec.hook); err != nil {
+	if err := d.AddHook(rec.Hook); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, l := range rec.lines {
+		for _, l := range rec.Strings() {
 			for _, m := range scratchDir.FindAllStringSubmatch(l, -1) {
 				os.RemoveAll(m[1])
 			}
@@ -119,7 +100,7 @@ func run(t *testing.T, dir string, rec *events, script string, args ...string) (
 
 func TestRotateLogs(t *testing.T) {
 	dir := copyStamped(t)
-	rec := new(events)
+	rec := new(audittest.Recorder)
 	out, err := run(t, dir, rec, "rotate_logs.star")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -133,19 +114,19 @@ func TestRotateLogs(t *testing.T) {
 			t.Errorf("output does not match %q:\n%s", want, out)
 		}
 	}
-	rec.has(t, `^subprocess.Popen \(".*/mktemp", \("mktemp", "-d"\)`)
-	rec.has(t, `^glob.glob \("/.*/logs/\*\.log", False\)$`)
-	rec.has(t, `^os.remove \("/.*/logs/app.log.3",\)$`)
-	rec.has(t, `^os.rename \("/.*/logs/app.log.1", "/.*/logs/app.log.2"\)$`)
-	rec.has(t, `^os.rename \("/.*/logs/app.log", "/.*/logs/app.log.1"\)$`)
-	rec.has(t, `^open \("/.*/logs/app.log", "w", \d+\)$`)
-	rec.has(t, `^time.now \(\)$`)
+	has(t, rec, `^subprocess.Popen\(".*/mktemp", \("mktemp", "-d"\)`)
+	has(t, rec, `^glob.glob\("/.*/logs/\*\.log", False\)$`)
+	has(t, rec, `^os.remove\("/.*/logs/app.log.3"\)$`)
+	has(t, rec, `^os.rename\("/.*/logs/app.log.1", "/.*/logs/app.log.2"\)$`)
+	has(t, rec, `^os.rename\("/.*/logs/app.log", "/.*/logs/app.log.1"\)$`)
+	has(t, rec, `^open\("/.*/logs/app.log", "w", \d+\)$`)
+	has(t, rec, `^time.now\(\)$`)
 }
 
 func TestRenderConfig(t *testing.T) {
 	dir := copyStamped(t)
 	out := t.TempDir()
-	rec := new(events)
+	rec := new(audittest.Recorder)
 	stdout, err := run(t, dir, rec, "render_config.star", "data/service.json", out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
@@ -163,9 +144,9 @@ func TestRenderConfig(t *testing.T) {
 	if !strings.Contains(stdout, "installed: "+conf+"\nunchanged: "+conf+"\n") {
 		t.Errorf("output:\n%s", stdout)
 	}
-	rec.has(t, `^open \("`+regexp.QuoteMeta(dir)+`/data/service.json", "r", \d+\)$`)
-	rec.has(t, `^open \("`+regexp.QuoteMeta(conf)+`.tmp", "w", \d+\)$`)
-	rec.has(t, `^os.rename \("`+regexp.QuoteMeta(conf)+`.tmp", "`+regexp.QuoteMeta(conf)+`"\)$`)
+	has(t, rec, `^open\("`+regexp.QuoteMeta(dir)+`/data/service.json", "r", \d+\)$`)
+	has(t, rec, `^open\("`+regexp.QuoteMeta(conf)+`.tmp", "w", \d+\)$`)
+	has(t, rec, `^os.rename\("`+regexp.QuoteMeta(conf)+`.tmp", "`+regexp.QuoteMeta(conf)+`"\)$`)
 
 	// A bad description is refused with a message, and nothing is written.
 	bad := filepath.Join(out, "bad.json")
@@ -173,7 +154,7 @@ func TestRenderConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	out2 := filepath.Join(out, "second")
-	_, err = run(t, dir, new(events), "render_config.star", bad, out2)
+	_, err = run(t, dir, new(audittest.Recorder), "render_config.star", bad, out2)
 	if err == nil || !strings.Contains(err.Error(), "service description: listen.port 70000 is not a port") {
 		t.Errorf("error = %v", err)
 	}
@@ -184,7 +165,7 @@ func TestRenderConfig(t *testing.T) {
 
 func TestCheckService(t *testing.T) {
 	dir := copyStamped(t)
-	rec := new(events)
+	rec := new(audittest.Recorder)
 	out, err := run(t, dir, rec, "check_service.star")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -192,15 +173,15 @@ func TestCheckService(t *testing.T) {
 	if !strings.Contains(out, `"healthy": true`) || !strings.Contains(out, `"detail": "a\nb"`) {
 		t.Errorf("output:\n%s", out)
 	}
-	rec.has(t, `^subprocess.Popen \(".*/uname", \("uname", "-sr"\), ".*", \{"PATH": ".*"\}\)$`)
-	rec.has(t, `^subprocess.Popen \(".*/sort", \("sort",\), ".*", \{"LC_ALL": "C"\}\)$`)
+	has(t, rec, `^subprocess.Popen\(".*/uname", \("uname", "-sr"\), ".*", \{"PATH": ".*"\}\)$`)
+	has(t, rec, `^subprocess.Popen\(".*/sort", \("sort",\), ".*", \{"LC_ALL": "C"\}\)$`)
 
 	// A failing check fails the script, after the report.
 	failing := filepath.Join(t.TempDir(), "checks.json")
 	if err := os.WriteFile(failing, []byte(`{"service": "s", "checks": [{"name": "always fails", "argv": ["false"]}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err = run(t, dir, new(events), "check_service.star", failing)
+	out, err = run(t, dir, new(audittest.Recorder), "check_service.star", failing)
 	if err == nil || !strings.Contains(err.Error(), "unhealthy: always fails") || !strings.Contains(out, `"healthy": false`) {
 		t.Errorf("error = %v, output:\n%s", err, out)
 	}
@@ -208,7 +189,7 @@ func TestCheckService(t *testing.T) {
 
 func TestSandboxedCleanup(t *testing.T) {
 	dir := copyStamped(t)
-	rec := new(events)
+	rec := new(audittest.Recorder)
 	out, err := run(t, dir, rec, "sandboxed_cleanup.star")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -217,7 +198,7 @@ func TestSandboxedCleanup(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 
-	rec = new(events)
+	rec = new(audittest.Recorder)
 	out, err = run(t, dir, rec, "sandboxed_cleanup.star", "--try-escape")
 	if err == nil || !strings.Contains(err.Error(), `fs.write: audit event "open" aborted: policy: no writing outside`) {
 		t.Fatalf("error = %v, want the policy's abort\n%s", err, out)
@@ -225,10 +206,10 @@ func TestSandboxedCleanup(t *testing.T) {
 	if strings.Contains(out, "not reached") {
 		t.Error("the script went on after the abort")
 	}
-	rec.has(t, `^sstar.abort \("open", "policy: no writing outside /.*"\)$`)
+	has(t, rec, `^sstar.abort\("open", "policy: no writing outside /.*"\)$`)
 	var escaped string
-	for _, l := range rec.lines {
-		if m := regexp.MustCompile(`^open \("(/[^"]*-escaped.txt)", "w"`).FindStringSubmatch(l); m != nil {
+	for _, l := range rec.Strings() {
+		if m := regexp.MustCompile(`^open\("(/[^"]*-escaped.txt)", "w"`).FindStringSubmatch(l); m != nil {
 			escaped = m[1]
 		}
 	}

@@ -10,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/audittest"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
 	"github.com/sstar-project/sstar/opencode/opencodetest"
@@ -35,38 +35,11 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 	}
 }
 
-// recorder is a Go hook that keeps "name(args)" of every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (r *recorder) hook(ev audit.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	args := make([]string, len(ev.Args()))
-	for i, a := range ev.Args() {
-		args[i] = a.String()
-	}
-	r.events = append(r.events, ev.Name+"("+strings.Join(args, ", ")+")")
-	return nil
-}
-
-func (r *recorder) names() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, e := range r.events {
-		out = append(out, e[:strings.IndexByte(e, '(')])
-	}
-	return out
-}
-
-func newHost(t testing.TB, opts interp.Options) (*interp.Host, *recorder, *bytes.Buffer) {
+func newHost(t testing.TB, opts interp.Options) (*interp.Host, *audittest.Recorder, *bytes.Buffer) {
 	t.Helper()
-	rec := &recorder{}
+	rec := new(audittest.Recorder)
 	d := new(audit.Dispatcher)
-	if err := d.AddHook(rec.hook); err != nil {
+	if err := d.AddHook(rec.Hook); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
@@ -109,7 +82,7 @@ func TestRunEventsInOrder(t *testing.T) {
 		fmt.Sprintf("load(\"lib/util.star\", %q)", main),
 	}
 	var got []string
-	for _, e := range rec.events {
+	for _, e := range rec.Strings() {
 		// The kernel's answer (allowed, enforced, detail) depends on the
 		// kernel and the file's mode; opencode's tests check it.
 		if strings.HasPrefix(e, "sstar.exec_check(") {
@@ -143,8 +116,8 @@ func TestLoadRelativeToLoadingFile(t *testing.T) {
 	}
 	// The event shows the module as written, and who loads it.
 	wantLoad := fmt.Sprintf("load(\"../shared/b.star\", %q)", filepath.Join(dir, "app/lib/a.star"))
-	if !strings.Contains(strings.Join(rec.events, "\n"), wantLoad) {
-		t.Errorf("no %s in\n%s", wantLoad, strings.Join(rec.events, "\n"))
+	if !strings.Contains(strings.Join(rec.Strings(), "\n"), wantLoad) {
+		t.Errorf("no %s in\n%s", wantLoad, strings.Join(rec.Strings(), "\n"))
 	}
 }
 
@@ -245,14 +218,8 @@ func TestPanicBecomesError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Go panic") || !strings.Contains(err.Error(), "boom.star") {
 		t.Fatalf("unguarded builtin: err = %v", err)
 	}
-	n := 0
-	for _, name := range rec.names() {
-		if name == "sstar.panic" {
-			n++
-		}
-	}
-	if n != 2 {
-		t.Errorf("%d sstar.panic events, want 2: %v", n, rec.names())
+	if n := len(rec.Named("sstar.panic")); n != 2 {
+		t.Errorf("%d sstar.panic events, want 2: %v", n, rec.Names())
 	}
 }
 
@@ -297,7 +264,7 @@ func TestPanicOnRunFileIsAnError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "hook bug") || out.Len() != 0 {
 		t.Fatalf("err = %v, output %q", err, out.String())
 	}
-	if names := rec.names(); names[len(names)-1] != audit.Panic.Name() {
+	if names := rec.Names(); names[len(names)-1] != audit.Panic.Name() {
 		t.Errorf("events: %v", names)
 	}
 }
@@ -319,8 +286,8 @@ func TestRefusedModuleIsRefusedRun(t *testing.T) {
 	if !strings.Contains(err.Error(), filepath.Join(dir, "sub/dir.star")) {
 		t.Errorf("message %q lacks the refused path", err)
 	}
-	if !strings.Contains(strings.Join(rec.names(), " "), "sstar.code_integrity_failure") {
-		t.Errorf("no integrity failure event: %v", rec.names())
+	if !strings.Contains(strings.Join(rec.Names(), " "), "sstar.code_integrity_failure") {
+		t.Errorf("no integrity failure event: %v", rec.Names())
 	}
 }
 
@@ -370,8 +337,8 @@ sys.audit("custom.event", 1, [2], {"k": None})
 	if want := fmt.Sprintf("[%q, \"a\", \"b c\"]\n", filepath.Join(dir, "main.star")); out.String() != want {
 		t.Errorf("sys.argv printed %q, want %q", out.String(), want)
 	}
-	if last := rec.events[len(rec.events)-1]; last != `custom.event(1, [2], {"k": None})` {
-		t.Errorf("last event %s", last)
+	if evs := rec.Strings(); evs[len(evs)-1] != `custom.event(1, [2], {"k": None})` {
+		t.Errorf("last event %s", evs[len(evs)-1])
 	}
 	for file, want := range map[string]string{
 		"bad_name.star": "event name must not be empty",

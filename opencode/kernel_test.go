@@ -193,7 +193,7 @@ func TestSecurebitsReadOncePerOpener(t *testing.T) {
 		d, rec := newDispatcher(t)
 		_, err := o.Verify(d, p)
 		refusal(t, rec, err, p, ErrExecCheck)
-		ev, _ := rec.find("sstar.exec_check")
+		ev, _ := rec.Find("sstar.exec_check")
 		if ev.Args().Len() != 4 || ev.Args().Index(2) != starlark.True {
 			t.Errorf("%s: sstar.exec_check%s, want enforced=True", p, ev.Args())
 		}

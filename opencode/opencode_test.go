@@ -9,52 +9,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/audittest"
 )
 
-// recorder is a Go hook that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []audit.Event
-}
-
-func (r *recorder) hook(ev audit.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
-	return nil
-}
-
-func (r *recorder) names() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var n []string
-	for _, ev := range r.events {
-		n = append(n, ev.Name)
-	}
-	return n
-}
-
-func (r *recorder) find(name string) (audit.Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ev := range r.events {
-		if ev.Name == name {
-			return ev, true
-		}
-	}
-	return audit.Event{}, false
-}
-
-func newDispatcher(t testing.TB) (*audit.Dispatcher, *recorder) {
-	d, r := new(audit.Dispatcher), new(recorder)
-	if err := d.AddHook(r.hook); err != nil {
+func newDispatcher(t testing.TB) (*audit.Dispatcher, *audittest.Recorder) {
+	d, r := new(audit.Dispatcher), new(audittest.Recorder)
+	if err := d.AddHook(r.Hook); err != nil {
 		t.Fatal(err)
 	}
 	return d, r
@@ -112,10 +78,10 @@ func TestStampedFileOpens(t *testing.T) {
 	if string(code.Data) != src || code.Path != p || hex.EncodeToString(code.SHA256[:]) != hashOf(src) {
 		t.Errorf("Verify = %+v, want the content, path and hash of %s", code, p)
 	}
-	if got := strings.Join(rec.names(), " "); got != "sstar.open_code sstar.exec_check" {
+	if got := strings.Join(rec.Names(), " "); got != "sstar.open_code sstar.exec_check" {
 		t.Errorf("events %q, want sstar.open_code then sstar.exec_check", got)
 	}
-	ev, _ := rec.find("sstar.exec_check")
+	ev, _ := rec.Find("sstar.exec_check")
 	// A 0644 file: the kernel says no, and (without the securebit) that is
 	// logged, not enforced.
 	want := fmt.Sprintf("(%q, False, False, %q)", p, describeExecCheck(unix.EACCES))
@@ -139,7 +105,7 @@ func TestOpenCodeUsesThreadDispatcher(t *testing.T) {
 	if _, err := new(Opener).OpenCode(th, p); err != nil {
 		t.Fatal(err)
 	}
-	if ev, ok := rec.find("sstar.open_code"); !ok || ev.Args().String() != fmt.Sprintf("(%q,)", p) {
+	if ev, ok := rec.Find("sstar.open_code"); !ok || ev.Args().String() != fmt.Sprintf("(%q,)", p) {
 		t.Errorf("sstar.open_code = %v, %v", ev, ok)
 	}
 }
@@ -157,7 +123,7 @@ func TestRelativePathIsMadeAbsolute(t *testing.T) {
 	if code.Path != p {
 		t.Errorf("Path = %q, want %q", code.Path, p)
 	}
-	if ev, _ := rec.find("sstar.open_code"); ev.Args().String() != fmt.Sprintf("(%q,)", p) {
+	if ev, _ := rec.Find("sstar.open_code"); ev.Args().String() != fmt.Sprintf("(%q,)", p) {
 		t.Errorf("sstar.open_code args %s, want the absolute path", ev.Args())
 	}
 }
@@ -182,7 +148,7 @@ func TestSymlinkToStampedFileOpens(t *testing.T) {
 
 // refusal checks that err is a *RefusedError for path wrapping want, and
 // that sstar.code_integrity_failure was raised with the same reason.
-func refusal(t *testing.T, rec *recorder, err error, path string, want error) *RefusedError {
+func refusal(t *testing.T, rec *audittest.Recorder, err error, path string, want error) *RefusedError {
 	t.Helper()
 	var re *RefusedError
 	if !errors.As(err, &re) {
@@ -197,9 +163,9 @@ func refusal(t *testing.T, rec *recorder, err error, path string, want error) *R
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("refusal %q is not one line", err)
 	}
-	ev, ok := rec.find("sstar.code_integrity_failure")
+	ev, ok := rec.Find("sstar.code_integrity_failure")
 	if !ok {
-		t.Fatalf("no sstar.code_integrity_failure among %v", rec.names())
+		t.Fatalf("no sstar.code_integrity_failure among %v", rec.Names())
 	}
 	wantArgs := starlark.Tuple{starlark.String(path), starlark.String(re.Reason.Error())}
 	if ev.Args().String() != wantArgs.String() {
@@ -302,7 +268,7 @@ func TestNotRegularFiles(t *testing.T) {
 			if !strings.Contains(err.Error(), "it is "+tc.kind) {
 				t.Errorf("message %q does not say it is %s", err, tc.kind)
 			}
-			if _, ok := rec.find("sstar.exec_check"); ok {
+			if _, ok := rec.Find("sstar.exec_check"); ok {
 				t.Errorf("the kernel was asked about %s, which was refused before", tc.kind)
 			}
 		})
@@ -399,7 +365,7 @@ func TestExecCheckEnforcedByOpener(t *testing.T) {
 	if !strings.Contains(err.Error(), "the system policy enforces") || !strings.Contains(err.Error(), "chmod +x") {
 		t.Errorf("message %q does not say why and what to do", err)
 	}
-	ev, _ := rec.find("sstar.exec_check")
+	ev, _ := rec.Find("sstar.exec_check")
 	if ev.Args().Index(1) != starlark.False || ev.Args().Index(2) != starlark.True {
 		t.Errorf("sstar.exec_check%s: want allowed=False enforced=True", ev.Args())
 	}
@@ -408,7 +374,7 @@ func TestExecCheckEnforcedByOpener(t *testing.T) {
 	if _, err := o.Verify(d, exe); err != nil {
 		t.Errorf("an executable stamped file under enforcement: %v", err)
 	}
-	ev, _ = rec.find("sstar.exec_check")
+	ev, _ = rec.Find("sstar.exec_check")
 	if want := fmt.Sprintf("(%q, True, True, \"allowed\")", exe); ev.Args().String() != want {
 		t.Errorf("sstar.exec_check%s, want %s", ev.Args(), want)
 	}
@@ -445,7 +411,7 @@ func TestHookAbortIsNotARefusal(t *testing.T) {
 			if errors.As(err, &re) {
 				t.Errorf("an aborted event became a refusal: %v", err)
 			}
-			if _, ok := rec.find("sstar.code_integrity_failure"); ok {
+			if _, ok := rec.Find("sstar.code_integrity_failure"); ok {
 				t.Errorf("an aborted event was reported as an integrity failure")
 			}
 		})

@@ -34,9 +34,9 @@ func TestStamp(t *testing.T) {
 		if got := string(FormatStamp(sum)); got != hashOf(string(content)) {
 			t.Errorf("Stamp returned hash %s, want %s", got, hashOf(string(content)))
 		}
-		ev, raised := rec.find("sstar.trust")
+		ev, raised := rec.Find("sstar.trust")
 		if raised != (want != Unchanged) {
-			t.Errorf("sstar.trust raised: %v, want %v (events %v)", raised, want != Unchanged, rec.names())
+			t.Errorf("sstar.trust raised: %v, want %v (events %v)", raised, want != Unchanged, rec.Names())
 		}
 		if raised && ev.Args().String() != fmt.Sprintf("(%q, %q)", p, hashOf(string(content))) {
 			t.Errorf("sstar.trust%s", ev.Args())

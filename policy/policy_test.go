@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/audittest"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/interp"
+	"github.com/sstar-project/sstar/opencode"
 	"github.com/sstar-project/sstar/opencode/opencodetest"
 	"github.com/sstar-project/sstar/policy"
 )
@@ -142,7 +144,7 @@ sys.addaudithook(sneaky)
 	if err == nil || !strings.Contains(err.Error(), "settings can only be changed while the policy file runs") {
 		t.Fatalf("err = %v", err)
 	}
-	if s.Xattr != "user.sstar.sha256" {
+	if s.Xattr != opencode.DefaultXattrName {
 		t.Fatalf("xattr changed to %q", s.Xattr)
 	}
 }
@@ -181,9 +183,9 @@ func TestLimits(t *testing.T) {
 }
 
 func TestPolicyEventRaised(t *testing.T) {
-	var seen []string
+	rec := new(audittest.Recorder)
 	d := new(audit.Dispatcher)
-	d.AddHook(func(ev audit.Event) error { seen = append(seen, ev.Name); return nil })
+	d.AddHook(rec.Hook)
 	h := interp.New(interp.Options{Audit: d})
 	s := policy.Defaults()
 	dir := t.TempDir()
@@ -191,7 +193,7 @@ func TestPolicyEventRaised(t *testing.T) {
 	if err := s.Apply(context.Background(), h, p); err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(seen, " ")
+	got := strings.Join(rec.Names(), " ")
 	if !strings.HasPrefix(got, "sstar.open_code") || !strings.HasSuffix(got, "exec sstar.policy") {
 		t.Errorf("events: %s", got)
 	}
@@ -201,13 +203,13 @@ func TestPolicyEventRaised(t *testing.T) {
 // not recovered by the dispatcher) is the policy's error: the policy does
 // not take effect, and the panic is reported as sstar.panic.
 func TestPanicOnPolicyEventIsAnError(t *testing.T) {
-	var seen []string
+	rec := new(audittest.Recorder)
 	d := new(audit.Dispatcher)
+	d.AddHook(rec.Hook)
 	d.AddHook(func(ev audit.Event) error {
 		if ev.Name == audit.Policy.Name() {
 			panic("hook bug")
 		}
-		seen = append(seen, ev.Name)
 		return nil
 	})
 	h := interp.New(interp.Options{Audit: d})
@@ -220,7 +222,7 @@ func TestPanicOnPolicyEventIsAnError(t *testing.T) {
 	if s.MaxSteps == 1000 {
 		t.Error("the policy took effect")
 	}
-	if seen[len(seen)-1] != audit.Panic.Name() {
-		t.Errorf("events: %v", seen)
+	if names := rec.Names(); names[len(names)-1] != audit.Panic.Name() {
+		t.Errorf("events: %v", names)
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
 	sslog "github.com/sstar-project/sstar/audit/syslog"
-	"github.com/sstar-project/sstar/audit/syslog/rsyslogtest"
 	"github.com/sstar-project/sstar/internal/render"
+	"github.com/sstar-project/sstar/internal/rsyslogtest"
 )
 
 // dial connects a sink as the only one of a run's fan-out, as sstar does:

@@ -22,7 +22,8 @@ func TestMain(m *testing.M) {
 			policy.Required = os.Getenv("TEST_POLICY_REQUIRED") // as -ldflags -X would
 			os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
 		},
-		"undo-env-child": undoEnvChild,
+		"undo-env-child":   undoEnvChild,
+		"sstar-securebits": sstarSecurebits,
 		"sstar-badself": func() {
 			selfExe = "/nonexistent/sstar" // as if /proc were not mounted
 			cleanRuntimeEnvironment(os.Stderr)
@@ -32,15 +33,16 @@ func TestMain(m *testing.M) {
 }
 
 // TestScript runs the stories in testdata/script: each file is one thing a
-// user does with sstar and what they see.
+// user does with sstar and what they see. The commands and conditions
+// stories have beyond testscript's own are in commands_test.go.
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
+		Cmds:                storyCommands,
 		Condition: func(cond string) (bool, error) {
-			switch cond {
-			case "root":
-				return os.Geteuid() == 0, nil
+			if c, ok := storyConditions[cond]; ok {
+				return c(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -48,6 +50,13 @@ func TestScript(t *testing.T) {
 			// Scripts see an environment of their own; sstar must not care.
 			env.Setenv("SSTAR_SHOULD_BE_IGNORED", "1")
 			env.Setenv("TEST_SYSTEM_POLICY", filepath.Join(env.WorkDir, "etc/sstar/policy.star"))
+			// Files stories share, such as ticks.star.
+			testdata, err := filepath.Abs("testdata")
+			if err != nil {
+				return err
+			}
+			env.Setenv("TESTDATA", testdata)
+			env.Values[storyKey{}] = &story{env: append([]string(nil), env.Vars...)}
 			// The example policies, so stories test the files users read.
 			return copyDir("../../examples/policies", filepath.Join(env.WorkDir, "examples/policies"))
 		},

@@ -1,24 +1,21 @@
-// Package opencode tests, through the hardened host, that what is
-// compiled is exactly what was verified: a file swapped, edited or
-// restamped after verification cannot change what runs.
-package opencode
+package interp_test
+
+// These tests check, through the host, that what is compiled is exactly
+// what was verified: a file swapped, edited or restamped after
+// verification cannot change what runs.
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"go.starlark.net/starlark"
-
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/audittest"
 	"github.com/sstar-project/sstar/interp"
-	"github.com/sstar-project/sstar/opencode"
 	"github.com/sstar-project/sstar/opencode/opencodetest"
 )
 
@@ -32,26 +29,18 @@ func hashOf(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// run runs path on a host whose Go hook calls swap(event) for every
-// event, and returns the output and the sha256 argument of the compile
-// event.
-func run(t *testing.T, path string, swap func(audit.Event)) (out, compiled string) {
+// runSwapping runs path on a host whose Go hook calls swap(event) for
+// every event, and returns the output and the sha256 argument of the last
+// compile event.
+func runSwapping(t *testing.T, path string, swap func(audit.Event)) (out, compiled string) {
 	t.Helper()
-	d := new(audit.Dispatcher)
-	var mu sync.Mutex
-	d.AddHook(func(ev audit.Event) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if ev.Name == "compile" {
-			compiled, _ = starlark.AsString(ev.Args()[1])
-		}
-		swap(ev)
-		return nil
-	})
-	var buf bytes.Buffer
-	h := interp.New(interp.Options{Audit: d, Opener: &opencode.Opener{}, Stdout: &buf})
+	h, rec, buf := newHost(t, interp.Options{})
+	h.Audit().AddHook(func(ev audit.Event) error { swap(ev); return nil })
 	if _, err := h.RunFile(context.Background(), path, nil); err != nil {
 		t.Fatalf("run: %v", err)
+	}
+	if c := rec.Named("compile"); len(c) > 0 {
+		compiled = audittest.StringArg(c[len(c)-1], 1)
 	}
 	return buf.String(), compiled
 }
@@ -86,7 +75,7 @@ func TestSwapAfterVerification(t *testing.T) {
 			main := filepath.Join(dir, "main.star")
 			opencodetest.WriteFile(t, main, original)
 			done := false
-			out, compiled := run(t, main, func(ev audit.Event) {
+			out, compiled := runSwapping(t, main, func(ev audit.Event) {
 				if ev.Name == "compile" && !done {
 					done = true
 					replace(t, main, planted, inPlace)
@@ -99,7 +88,7 @@ func TestSwapAfterVerification(t *testing.T) {
 				t.Errorf("compile event hash %s, want that of the verified bytes %s", compiled, hashOf(original))
 			}
 			// The planted file is on disk, stamped: a later run takes it.
-			if out, _ := run(t, main, func(audit.Event) {}); out != "PLANTED bytes ran\n" {
+			if out, _ := runSwapping(t, main, func(audit.Event) {}); out != "PLANTED bytes ran\n" {
 				t.Errorf("the swap did not happen (next run printed %q), so the test proved nothing", out)
 			}
 		})
@@ -113,7 +102,7 @@ func TestSwapAfterOpen(t *testing.T) {
 	dir := t.TempDir()
 	main := filepath.Join(dir, "main.star")
 	opencodetest.WriteFile(t, main, original)
-	out, compiled := run(t, main, func(ev audit.Event) {
+	out, compiled := runSwapping(t, main, func(ev audit.Event) {
 		if ev.Name == "sstar.exec_check" {
 			replace(t, main, planted, false)
 		}
@@ -131,11 +120,10 @@ func TestSwappedModule(t *testing.T) {
 	opencodetest.WriteFile(t, main, "load('lib.star', 'x')\nprint(x)\n")
 	opencodetest.WriteFile(t, lib, "x = 'verified module'\n")
 	var hashes []string
-	out, _ := run(t, main, func(ev audit.Event) {
+	out, _ := runSwapping(t, main, func(ev audit.Event) {
 		if ev.Name == "compile" {
-			if p, _ := starlark.AsString(ev.Args()[0]); p == lib {
-				h, _ := starlark.AsString(ev.Args()[1])
-				hashes = append(hashes, h)
+			if audittest.StringArg(ev, 0) == lib {
+				hashes = append(hashes, audittest.StringArg(ev, 1))
 				replace(t, lib, "x = 'PLANTED module'\n", false)
 			}
 		}

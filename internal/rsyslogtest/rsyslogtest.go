@@ -1,11 +1,12 @@
-// Package rsyslogtest runs a real rsyslogd for tests: on loopback, with a
-// configuration, work directory, certificate and output file of the
-// test's own, never touching the system's rsyslog. Every message it
+// Package rsyslogtest runs a real rsyslogd for sstar's tests: on
+// loopback, with a configuration, work directory, certificate and output
+// file of the test's own, never touching the system's rsyslog. Every message it
 // receives is written to a file, one line each, with the fields its
 // RFC 5424 parser found, so that a test can check what arrived.
 //
 // Start skips the test, saying why, where rsyslogd is not installed
-// (Debian's rsyslog package; rsyslog-gnutls for TLS).
+// (Debian's rsyslog package; rsyslog-gnutls for TLS). Launch does the
+// same without a testing.TB, for the commands of cmd/sstar's stories.
 package rsyslogtest
 
 import (
@@ -16,6 +17,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -49,7 +51,7 @@ type Server struct {
 	CAFile  string // if Options.TLS: the CA that signed the server's certificate
 	TLS     bool
 
-	t    testing.TB
+	t    testing.TB // nil for a Server from Launch
 	out  string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -69,44 +71,76 @@ func Binary() string {
 	return ""
 }
 
+// Missing says what a server with options o needs that is not
+// installed, or "" if nothing is missing.
+func Missing(o Options) string {
+	if Binary() == "" {
+		return "needs rsyslogd (Debian package rsyslog; `make deps` installs it)"
+	}
+	if o.TLS {
+		if m, _ := filepath.Glob("/usr/lib/*/rsyslog/lmnsd_gtls.so"); len(m) == 0 {
+			return "needs rsyslog's TLS driver (Debian package rsyslog-gnutls; `make deps` installs it)"
+		}
+	}
+	return ""
+}
+
 // Start starts rsyslogd and waits until it listens. It is stopped when
 // the test ends.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
-		t.Skip("needs rsyslogd (Debian package rsyslog; `make deps` installs it)")
-	}
-	if o.TLS {
-		if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so"); err != nil {
-			if m, _ := filepath.Glob("/usr/lib/*/rsyslog/lmnsd_gtls.so"); len(m) == 0 {
-				t.Skip("needs rsyslog's TLS driver (Debian package rsyslog-gnutls; `make deps` installs it)")
-			}
-		}
+	if why := Missing(o); why != "" {
+		t.Skip(why)
 	}
 	dir, err := os.MkdirTemp("", "rsyslogtest-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Dir: dir, t: t, out: filepath.Join(dir, "messages"), TLS: o.TLS, opts: o}
-	if o.TLS {
-		s.makeCerts()
+	s, err := Launch(dir, o)
+	if s != nil {
+		t.Cleanup(s.Kill)
 	}
-	s.start(bin, o.TCPPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t = t
 	return s
+}
+
+// Launch starts rsyslogd with its files in dir, an existing directory,
+// and waits until it listens. The caller stops it (Stop or Kill); if
+// Launch fails after starting it, it returns the Server too, to be
+// killed. Messages, WaitMessages and Restart are for servers from Start.
+func Launch(dir string, o Options) (*Server, error) {
+	if why := Missing(o); why != "" {
+		return nil, errors.New(why)
+	}
+	s := &Server{Dir: dir, out: filepath.Join(dir, "messages"), TLS: o.TLS, opts: o}
+	if o.TLS {
+		if err := s.makeCerts(); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.start(o.TCPPort); err != nil {
+		if s.cmd != nil {
+			return s, err
+		}
+		return nil, err
+	}
+	return s, nil
 }
 
 // Restart starts the server again after Stop or Kill, on the same ports,
 // appending to the same output.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.start(Binary(), s.TCPPort)
+	if err := s.start(s.TCPPort); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
-func (s *Server) start(bin string, tcpPort int) {
-	t := s.t
-	t.Helper()
+func (s *Server) start(tcpPort int) error {
 	portFile := filepath.Join(s.Dir, "tcp.port")
 	os.Remove(portFile)
 	var conf strings.Builder
@@ -124,7 +158,11 @@ func (s *Server) start(bin string, tcpPort int) {
 	fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" listenPortFileName=%q ruleset=\"out\")\n", tcpPort, portFile)
 	if s.opts.UDP {
 		if s.UDPPort == 0 {
-			s.UDPPort = freeUDPPort(t)
+			port, err := freeUDPPort()
+			if err != nil {
+				return err
+			}
+			s.UDPPort = port
 		}
 		conf.WriteString("module(load=\"imudp\")\n")
 		fmt.Fprintf(&conf, "input(type=\"imudp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"out\")\n", s.UDPPort)
@@ -138,23 +176,22 @@ func (s *Server) start(bin string, tcpPort int) {
 	fmt.Fprintf(&conf, "ruleset(name=\"out\") { action(type=\"omfile\" file=%q template=\"fields\") }\n", s.out)
 	confPath := filepath.Join(s.Dir, "rsyslog.conf")
 	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	logf, err := os.OpenFile(filepath.Join(s.Dir, "rsyslogd.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(s.Dir, "rsyslogd.pid"))
+	cmd := exec.Command(Binary(), "-n", "-f", confPath, "-i", filepath.Join(s.Dir, "rsyslogd.pid"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting rsyslogd: %v", err)
+		return fmt.Errorf("starting rsyslogd: %v", err)
 	}
 	s.cmd = cmd
 	s.done = make(chan struct{})
 	go func() { cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.Kill)
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -176,11 +213,11 @@ func (s *Server) start(bin string, tcpPort int) {
 		}
 		select {
 		case <-s.done:
-			t.Fatalf("rsyslogd exited at start:\n%s", s.Output())
+			return fmt.Errorf("rsyslogd exited at start:\n%s", s.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("rsyslogd did not start listening within 20s:\n%s", s.Output())
+			return fmt.Errorf("rsyslogd did not start listening within 20s:\n%s", s.Output())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -190,11 +227,12 @@ func (s *Server) start(bin string, tcpPort int) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("rsyslogd did not create %s within 20s:\n%s", s.Socket, s.Output())
+				return fmt.Errorf("rsyslogd did not create %s within 20s:\n%s", s.Socket, s.Output())
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	return nil
 }
 
 // Addr returns the sink address of the TCP input: tcp://127.0.0.1:PORT,
@@ -254,12 +292,21 @@ type Message struct {
 // Messages returns every message received so far.
 func (s *Server) Messages() []Message {
 	s.t.Helper()
-	f, err := os.Open(s.out)
-	if os.IsNotExist(err) {
-		return nil
-	}
+	ms, err := s.ReadMessages()
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	return ms
+}
+
+// ReadMessages returns every message received so far.
+func (s *Server) ReadMessages() ([]Message, error) {
+	f, err := os.Open(s.out)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	var out []Message
@@ -269,22 +316,19 @@ func (s *Server) Messages() []Message {
 		line := sc.Text()
 		fields := strings.SplitN(line, "\t", 8)
 		if len(fields) != 8 {
-			s.t.Fatalf("rsyslogd wrote a line with %d fields: %q", len(fields), line)
+			return nil, fmt.Errorf("rsyslogd wrote a line with %d fields: %q", len(fields), line)
 		}
 		m := Message{Hostname: fields[2], App: fields[3], ProcID: fields[4], MsgID: fields[5], StructuredData: fields[6], Text: fields[7]}
 		m.Facility, _ = strconv.Atoi(fields[0])
 		m.Severity, _ = strconv.Atoi(fields[1])
 		sd, err := sslog.ParseStructuredData(m.StructuredData)
 		if err != nil {
-			s.t.Fatalf("rsyslogd received structured data that does not parse: %v: %q", err, line)
+			return nil, fmt.Errorf("rsyslogd received structured data that does not parse: %v: %q", err, line)
 		}
 		m.Params = sd[sslog.SDID]
 		out = append(out, m)
 	}
-	if err := sc.Err(); err != nil {
-		s.t.Fatal(err)
-	}
-	return out
+	return out, sc.Err()
 }
 
 // WaitMessages waits until at least n messages arrived, or timeout, and
@@ -301,22 +345,21 @@ func (s *Server) WaitMessages(n int, timeout time.Duration) []Message {
 	}
 }
 
-func freeUDPPort(t testing.TB) int {
+func freeUDPPort() (int, error) {
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 // makeCerts makes a CA and a server certificate for 127.0.0.1 and
 // localhost signed by it.
-func (s *Server) makeCerts() {
-	t := s.t
+func (s *Server) makeCerts() error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
@@ -330,12 +373,12 @@ func (s *Server) makeCerts() {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ca, _ := x509.ParseCertificate(caDER)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
@@ -349,20 +392,21 @@ func (s *Server) makeCerts() {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	s.CAFile = filepath.Join(s.Dir, "ca.pem")
-	write := func(name, typ string, der []byte) {
-		b := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-		if err := os.WriteFile(filepath.Join(s.Dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
+	for _, f := range []struct {
+		name, typ string
+		der       []byte
+	}{{"ca.pem", "CERTIFICATE", caDER}, {"server.pem", "CERTIFICATE", der}, {"server.key", "PRIVATE KEY", keyDER}} {
+		b := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
+		if err := os.WriteFile(filepath.Join(s.Dir, f.name), b, 0o600); err != nil {
+			return err
 		}
 	}
-	write("ca.pem", "CERTIFICATE", caDER)
-	write("server.pem", "CERTIFICATE", der)
-	write("server.key", "PRIVATE KEY", keyDER)
+	return nil
 }
