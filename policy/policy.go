@@ -15,6 +15,7 @@
 //
 //	policy.trust(xattr=, max_code_size=, exec_check=)    system policy only
 //	policy.sink(audit_log=, syslog=, syslog_ca=)         system policy only
+//	policy.audit(max_record=)                           system policy only
 //	policy.limits(steps=, timeout=, max_steps=, max_timeout=)
 //	policy.path, policy.system
 //
@@ -33,6 +34,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/record"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
 )
@@ -61,6 +63,9 @@ type Settings struct {
 
 	// Sinks every run must record to (system policy only).
 	Sinks []Sink
+	// MaxRecord bounds each audit record's name and arguments, in bytes
+	// (0: record.DefaultMaxRecord; system policy only).
+	MaxRecord int
 
 	opener *opencode.Opener // made by Opener from the settings above
 }
@@ -167,6 +172,7 @@ func (st *state) module() *starlarkstruct.Module {
 		"system": starlark.Bool(st.system),
 		"trust":  audit.Guard(starlark.NewBuiltin("policy.trust", st.trust)),
 		"sink":   audit.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
+		"audit":  audit.Guard(starlark.NewBuiltin("policy.audit", st.audit)),
 		"limits": audit.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
 	}}
 	m.Freeze()
@@ -235,6 +241,24 @@ func (st *state) sink(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, fmt.Errorf("%s: NUL byte in an address or path", b.Name())
 	}
 	st.next.Sinks = append(st.next.Sinks, s)
+	return starlark.None, nil
+}
+
+func (st *state) audit(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if err := st.check(b, true); err != nil {
+		return nil, err
+	}
+	var maxRecord starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "max_record?", &maxRecord); err != nil {
+		return nil, err
+	}
+	if maxRecord != starlark.None {
+		n, err := starlark.AsInt32(maxRecord)
+		if err != nil || n < record.MinMaxRecord || n > record.MaxMaxRecord {
+			return nil, fmt.Errorf("%s: max_record must be a number of bytes from %d to %d, got %s", b.Name(), record.MinMaxRecord, record.MaxMaxRecord, maxRecord)
+		}
+		st.next.MaxRecord = n
+	}
 	return starlark.None, nil
 }
 

@@ -71,12 +71,31 @@ func NewRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// DefaultMaxRecord is the bound on a record's name and arguments, in
+// bytes, unless the system policy sets another (policy.audit). It is
+// chosen so that the largest syslog message it can make, with every byte
+// of the arguments escaped, fits rsyslog's default maxMessageSize of
+// 8 KiB (see audit/syslog.MessageSize); a JSON Lines line is at most
+// about 300 bytes more; both fit a UDP datagram and a journald entry.
+const DefaultMaxRecord = 3584
+
+// MinMaxRecord and MaxMaxRecord bound what a policy may set.
+const (
+	MinMaxRecord = 2048
+	MaxMaxRecord = 1 << 20
+)
+
 // A Fanout builds one Record per event and writes it to every sink. The
 // zero value is ready to use; it makes its run id when it first needs
 // one. A Fanout is safe for concurrent use.
 type Fanout struct {
 	// RunID, if set before first use, is the run id of every record.
 	RunID string
+	// MaxRecord bounds each record's name and arguments in bytes (0:
+	// DefaultMaxRecord). An argument that does not fit is recorded by
+	// its marker (see internal/render). Set it before the first event,
+	// or between events with SetMaxRecord.
+	MaxRecord int
 
 	mu     sync.Mutex
 	pid    int
@@ -171,7 +190,7 @@ func (f *Fanout) Hook(ev audit.Event) (err error) {
 	if f.pid == 0 {
 		f.pid = os.Getpid()
 	}
-	f.buf = render.AppendArgs(f.buf[:0], ev.Args())
+	f.buf = render.AppendArgs(f.buf[:0], ev.Args(), f.argsBound(ev.Name))
 	r := &f.cur
 	*r = Record{Run: f.run(), Seq: f.seq + 1, Time: now, PID: f.pid, Kind: ev.Kind, Name: ev.Name, Args: f.buf}
 	for _, s := range f.sinks {
@@ -186,6 +205,24 @@ func (f *Fanout) Hook(ev audit.Event) (err error) {
 		f.kept = append(f.kept, k)
 	}
 	return nil
+}
+
+// SetMaxRecord sets MaxRecord for the records after this call.
+func (f *Fanout) SetMaxRecord(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.MaxRecord = n
+}
+
+// argsBound is how many bytes the arguments of an event named name may
+// take; f.mu is held. Names are short (sys.audit bounds a script's), so
+// most of the bound is the arguments'.
+func (f *Fanout) argsBound(name string) int {
+	max := f.MaxRecord
+	if max <= 0 {
+		max = DefaultMaxRecord
+	}
+	return max - min(len(name), max/4)
 }
 
 // fail makes the Fanout refuse every later event; f.mu is held.

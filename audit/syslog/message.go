@@ -15,7 +15,19 @@ const SDID = "sstar@32473"
 
 // MaxText is how much of the free-text MSG (the call, its arguments as
 // in args) is kept; the structured data always has the arguments whole.
-const MaxText = 1024
+// It is short so that a record at the default bound still fits rsyslog's
+// default maxMessageSize (see MessageSize).
+const MaxText = 256
+
+// MessageSize is the longest message (without framing) a record of at
+// most maxRecord bytes of name and arguments can make, every byte of them
+// escaped, with a hostname of at most 255 bytes: what the receiver's
+// maximum message size must be at least (rsyslog's maxMessageSize).
+func MessageSize(maxRecord int) int {
+	const header = len("<190>1 2006-01-02T15:04:05.000000Z ") + 255 + len(" sstar 4294967295 ") + 32 + 1
+	const sd = len(`[sstar@32473 event="" seq="18446744073709551615" run="" pid="4294967295" args=""] `) + 32
+	return header + sd + 2*maxRecord + len("(…)") + MaxText
+}
 
 // appendContent appends MSGID, the structured data and MSG: everything
 // after PROCID.

@@ -100,8 +100,10 @@ func checkArrived(t *testing.T, got []rsyslogtest.Message, sent []audit.Event, r
 		if err != nil {
 			t.Fatalf("message %d: args %q: %v", i, p["args"], err)
 		}
-		if eq, err := starlark.Equal(args, ev.Args()); err != nil || !eq {
-			t.Fatalf("message %d: args came back as %s, sent %s", i, args, ev.Args())
+		// Parsed and rendered again, the arguments are what was sent, as
+		// rendered (a tuple comes back a list: JSON has one kind of array).
+		if again, want := render.AppendArgs(nil, args, 0), render.AppendArgs(nil, ev.Args(), 0); string(again) != string(want) {
+			t.Fatalf("message %d: args came back as %s, sent %s", i, again, want)
 		}
 		if !strings.HasPrefix(m.Text, ev.Name+"(") {
 			t.Fatalf("message %d: text %q", i, m.Text)
@@ -389,5 +391,42 @@ func TestPanicWhileSendingFailsClosed(t *testing.T) {
 	}
 	if err := s.Hook(first); !errors.Is(err, audit.ErrNotRecorded) {
 		t.Fatalf("a failed sink sent a later event: %v", err)
+	}
+}
+
+// The largest record the default bound allows, every byte of it needing
+// escape, still makes a message within rsyslog's default maxMessageSize
+// (8 KiB), and MessageSize says so.
+func TestMessageSizeAtTheDefaultBound(t *testing.T) {
+	if n := sslog.MessageSize(record.DefaultMaxRecord); n > 8192 {
+		t.Fatalf("MessageSize(%d) = %d, over rsyslog's default 8192", record.DefaultMaxRecord, n)
+	}
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{MaxMessageSize: "8k"}) // rsyslog's default
+	f, err := dial(sslog.Options{Addr: srv.Addr(), Hostname: strings.Repeat("h", 255)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "app." + strings.Repeat("n", 124)
+	worst := starlark.String(strings.Repeat(`"]\`, 4000))
+	for _, ev := range []audit.Event{audit.NewEvent(name, worst), audit.NewEvent(name, starlark.String(strings.Repeat(`"`, 1700)), starlark.String(strings.Repeat(`\`, 1700)))} {
+		if err := f.Hook(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ms := srv.WaitMessages(2, 10*time.Second)
+	if len(ms) != 2 {
+		t.Fatalf("%d messages arrived, 2 sent; rsyslogd said: %s", len(ms), srv.Output())
+	}
+	if n := len(ms[1].Params["args"]); n < 3300 {
+		t.Fatalf("the second message's args are %d bytes: not near the bound", n)
+	}
+	for i, m := range ms {
+		args, err := render.Parse([]byte(m.Params["args"]))
+		if m.Params["event"] != name || m.Params["seq"] != strconv.Itoa(i+1) || err != nil || len(args) == 0 {
+			t.Errorf("message %d cut or split: %v: %.300q", i, err, m.Params)
+		}
 	}
 }

@@ -101,6 +101,7 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 	if s.settings, err = sys.Run(context.Background(), s.host); err != nil {
 		return s, policyFailed(stderr, s.d, err)
 	}
+	s.fan.SetMaxRecord(s.settings.MaxRecord)
 	for _, spec := range s.settings.Sinks {
 		if err := addSink(s.fan, spec); err != nil {
 			fmt.Fprintf(stderr, "sstar: CRITICAL: cannot open the audit sink the system policy requires: %v; nothing ran\n", err)

@@ -1,40 +1,58 @@
-// Package render writes Starlark values as JSON for the audit sinks, so
-// that whoever reads an audit record gets back exactly the values the
-// event carried: the JSON Lines log and syslog's structured data use it,
-// and Parse reads it back.
+// Package render writes Starlark values as JSON for audit records, so
+// that a SIEM, jq or a person can query them as they are, and reads them
+// back.
 //
-// The mapping is faithful: no two different values render alike, and
-// Parse(AppendArgs(nil, args)) equals args for every value Starlark can
-// compare. JSON has no tuples, no non-string keys, no bytes and no NaN, so
-// those are written as an object with a single key that names the type:
+// Values are plain JSON wherever JSON can say them, so that the obvious
+// query works (`.args[1][0] == "curl"` in jq):
 //
 //	Starlark                     JSON
-//	None                         null
-//	True, False                  true, false
-//	int (any size)               number, every digit: 12345678901234567890123
+//	None, True, False            null, true, false
+//	int within ±2^53             number: 12345
 //	float, finite                number that always has "." or "e": 1.0, 2.5e-07
-//	float, not finite            {"float":"nan"}, {"float":"inf"}, {"float":"-inf"}
 //	string, valid UTF-8          string
-//	string, not valid UTF-8      {"string":"<base64 of its bytes>"}
-//	bytes                        {"bytes":"<base64>"}
-//	list                         array
-//	tuple                        {"tuple":[...]}
-//	dict                         {"dict":[[key, value], ...]}  (insertion order; keys of any type)
-//	set                          {"set":[...]}
-//	anything else                {"type":"<type>","repr":"<str(value)>"}
-//	nested deeper than MaxDepth  {"truncated":"<type>"}
+//	list, tuple                  array
+//	dict, every key a string     object, in insertion order
+//	  not starting with "$"
 //
-// A JSON object in rendered arguments is therefore never a Starlark dict:
-// it is always one of the tagged forms above. Base64 is the standard
-// alphabet with padding (RFC 4648 section 4). Integers outside ±2^53 are
-// written exactly; a reader that parses JSON numbers as doubles (as
-// JavaScript does) loses their low digits, so use one that keeps big
-// numbers (Python's json, Go's json.Number).
+// A typed wrapper, an object whose keys start with "$", stands only where
+// JSON cannot say the value:
+//
+//	int beyond ±2^53             {"$int":"12345678901234567890"} (exact; JSON readers
+//	                             that use doubles would lose digits of a number)
+//	float, not finite            {"$float":"nan"}, {"$float":"inf"}, {"$float":"-inf"}
+//	string, not valid UTF-8      {"$str":"<base64 of its bytes>"}
+//	bytes                        {"$bytes":"<base64>"}
+//	set                          {"$set":[...]}
+//	dict with another key        {"$dict":[[key, value], ...]}
+//	anything else                {"$type":"<type>","$repr":"<str(value)>"}
+//	nested deeper than MaxDepth  {"$truncated":"<type>"}
+//	too large for the record     {"$omitted":{"type":..,"len":..,"sha256":..,"prefix":..}}
+//	arguments left out           {"$more":N} (the last element: N arguments did not fit)
+//
+// An object without "$" keys is therefore always a dict, and one with them
+// always a wrapper. Lists and tuples both become arrays, and Parse gives
+// back lists: that is the one distinction the rendering drops. Base64 is
+// the standard alphabet with padding (RFC 4648 section 4).
+//
+// # Bounds
+//
+// A record has a size bound (AppendArgs's max), so that no receiver has
+// to split it and no argument can push a forged record past a receiver's
+// limit. Rendering stops as soon as an argument would not fit, so its
+// cost is bounded by the bound, not by the value; that argument is then
+// replaced by an $omitted marker that keeps what matters: its type, its
+// full length (bytes of a string, elements of a container, bits of an
+// int), the SHA-256 of its content, and a prefix. An int is never
+// converted to decimal when it has more than MaxIntBits bits (a 67-million
+// bit int takes seconds to print): it is recorded by its bit length, a hex
+// prefix and the hash of its magnitude.
 package render
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,105 +66,349 @@ import (
 )
 
 // MaxDepth is how deeply nested values are rendered; deeper ones (which
-// include a list that contains itself) are written as {"truncated":type}.
+// include a list that contains itself) are written as {"$truncated":type}.
 const MaxDepth = 32
 
-// AppendArgs appends the JSON array of an event's arguments to dst.
-func AppendArgs(dst []byte, args starlark.Tuple) []byte {
+// MaxIntBits is the largest int, in bits, that is written in decimal;
+// larger ones are always $omitted (about 1,233 decimal digits).
+const MaxIntBits = 4096
+
+// prefixLen is how many bytes of an omitted value's content its marker
+// keeps.
+const prefixLen = 32
+
+// MarkerSize bounds the length of an $omitted marker, and MinBound the
+// smallest bound AppendArgs keeps to: with it, the array always has room
+// for one marker and for {"$more":N}, which stands for the arguments that
+// did not fit at all.
+const (
+	MarkerSize = 512
+	moreSize   = 32
+	MinBound   = MarkerSize + moreSize + 2
+)
+
+// hashCap bounds the rendering an omitted container's hash covers: past
+// it, the marker says how much was hashed ("hashed"), so that hashing a
+// value nested wide and deep is bounded too.
+const hashCap = 16 << 20
+
+// AppendArgs appends the JSON array of an event's arguments to dst, in at
+// most max bytes (max <= 0: no bound; a bound below MinBound is raised to
+// it). Arguments are written in order while they fit; one that does not
+// fit in what is left is replaced by its $omitted marker; when not even a
+// marker fits, {"$more":N} says how many arguments are left out.
+func AppendArgs(dst []byte, args starlark.Tuple, max int) []byte {
+	if max > 0 && max < MinBound {
+		max = MinBound
+	}
+	start := len(dst)
 	dst = append(dst, '[')
 	for i, v := range args {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendValue(dst, v, 1)
+		limit := -1
+		if max > 0 {
+			limit = start + max - 1 // the closing ']'
+			if i < len(args)-1 {
+				limit -= moreSize // room to say that the rest did not fit
+			}
+			if limit-len(dst) < MarkerSize {
+				dst = append(dst, `{"$more":`...)
+				dst = strconv.AppendInt(dst, int64(len(args)-i), 10)
+				dst = append(dst, '}')
+				break
+			}
+		}
+		at := len(dst)
+		w := writer{b: dst, limit: limit}
+		w.value(v, 1)
+		if w.over {
+			dst = appendOmitted(dst[:at], v)
+		} else {
+			dst = w.b
+		}
 	}
 	return append(dst, ']')
 }
 
-// AppendValue appends the JSON of v to dst.
+// AppendValue appends the JSON of v to dst, without a bound.
 func AppendValue(dst []byte, v starlark.Value) []byte {
-	return appendValue(dst, v, 0)
+	w := writer{b: dst, limit: -1}
+	w.value(v, 0)
+	return w.b
 }
 
-func appendValue(dst []byte, v starlark.Value, depth int) []byte {
+// writer renders into b until it would pass limit (-1: no limit); it
+// then stops, with over set. With hash set it writes into the hash
+// instead, and stops past hashCap bytes.
+type writer struct {
+	b       []byte
+	limit   int
+	over    bool
+	hash    *hasher
+	scratch []byte // what put appends, when hashing
+}
+
+// put appends what f appends, unless that passes the limit.
+func (w *writer) put(f func([]byte) []byte) {
+	if w.over {
+		return
+	}
+	if w.hash != nil {
+		w.scratch = f(w.scratch[:0])
+		w.hash.write(w.scratch)
+		w.over = w.hash.n >= hashCap
+		return
+	}
+	at := len(w.b)
+	w.b = f(w.b)
+	if w.limit >= 0 && len(w.b) > w.limit {
+		w.b, w.over = w.b[:at], true
+	}
+}
+
+func (w *writer) write(p string) {
+	w.put(func(b []byte) []byte { return append(b, p...) })
+}
+
+func (w *writer) str(s string) {
+	w.put(func(b []byte) []byte { return AppendString(b, s) })
+}
+
+// room is how many bytes may still be written (hashing: no bound).
+func (w *writer) room() int {
+	if w.hash != nil || w.limit < 0 {
+		return math.MaxInt
+	}
+	return w.limit - len(w.b)
+}
+
+func (w *writer) value(v starlark.Value, depth int) {
+	if w.over {
+		return
+	}
 	if depth > MaxDepth {
-		return appendTag(dst, "truncated", func(b []byte) []byte { return AppendString(b, typeName(v)) })
+		w.write(`{"$truncated":`)
+		w.str(typeName(v))
+		w.write("}")
+		return
 	}
 	switch v := v.(type) {
 	case nil, starlark.NoneType:
-		return append(dst, "null"...)
+		w.write("null")
 	case starlark.Bool:
-		return strconv.AppendBool(dst, bool(v))
+		w.put(func(b []byte) []byte { return strconv.AppendBool(b, bool(v)) })
 	case starlark.Int:
-		if i, ok := v.Int64(); ok {
-			return strconv.AppendInt(dst, i, 10)
-		}
-		return v.BigInt().Append(dst, 10)
+		w.int(v)
 	case starlark.Float:
-		return appendFloat(dst, float64(v))
+		w.put(func(b []byte) []byte { return appendFloat(b, float64(v)) })
 	case starlark.String:
 		s := string(v)
+		if len(s) > w.room() {
+			w.over = true // it cannot fit: do not even escape it
+			return
+		}
 		if utf8.ValidString(s) {
-			return AppendString(dst, s)
+			w.str(s)
+			return
 		}
-		return appendTag(dst, "string", func(b []byte) []byte { return appendBase64(b, s) })
+		w.put(func(b []byte) []byte { return appendBase64(append(b, `{"$str":`...), s) })
+		w.write("}")
 	case starlark.Bytes:
-		return appendTag(dst, "bytes", func(b []byte) []byte { return appendBase64(b, string(v)) })
-	case *starlark.List:
-		dst = append(dst, '[')
-		for i := 0; i < v.Len(); i++ {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendValue(dst, v.Index(i), depth+1)
+		if len(v)/3*4 > w.room() {
+			w.over = true
+			return
 		}
-		return append(dst, ']')
+		w.put(func(b []byte) []byte { return appendBase64(append(b, `{"$bytes":`...), string(v)) })
+		w.write("}")
+	case *starlark.List:
+		w.seq(v, depth)
 	case starlark.Tuple:
-		return appendTag(dst, "tuple", func(b []byte) []byte {
-			b = append(b, '[')
-			for i, x := range v {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendValue(b, x, depth+1)
-			}
-			return append(b, ']')
-		})
+		w.seq(v, depth)
 	case *starlark.Dict:
-		return appendTag(dst, "dict", func(b []byte) []byte {
-			b = append(b, '[')
-			for i, kv := range v.Items() {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, '[')
-				b = appendValue(b, kv[0], depth+1)
-				b = append(b, ',')
-				b = appendValue(b, kv[1], depth+1)
-				b = append(b, ']')
-			}
-			return append(b, ']')
-		})
+		w.dict(v, depth)
 	case *starlark.Set:
-		return appendTag(dst, "set", func(b []byte) []byte {
-			b = append(b, '[')
-			iter := v.Iterate()
-			defer iter.Done()
-			var x starlark.Value
-			for i := 0; iter.Next(&x); i++ {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendValue(b, x, depth+1)
-			}
-			return append(b, ']')
-		})
+		w.write(`{"$set":`)
+		w.seq(v, depth)
+		w.write("}")
+	default:
+		w.write(`{"$type":`)
+		w.str(typeName(v))
+		w.write(`,"$repr":`)
+		w.str(strings.ToValidUTF8(v.String(), "\uFFFD"))
+		w.write("}")
 	}
-	dst = append(dst, `{"type":`...)
-	dst = AppendString(dst, typeName(v))
-	dst = append(dst, `,"repr":`...)
-	dst = AppendString(dst, strings.ToValidUTF8(v.String(), "\uFFFD"))
-	return append(dst, '}')
+}
+
+// maxSafe is 2^53: integers within ±maxSafe are exact as JSON numbers in
+// every reader (doubles included).
+const maxSafe = 1 << 53
+
+func (w *writer) int(v starlark.Int) {
+	if i, ok := v.Int64(); ok && i >= -maxSafe && i <= maxSafe {
+		w.put(func(b []byte) []byte { return strconv.AppendInt(b, i, 10) })
+		return
+	}
+	n := v.BigInt()
+	if n.BitLen() > MaxIntBits {
+		if w.hash != nil {
+			w.write(string(intMarker(n)))
+		} else {
+			w.over = true // never converted to decimal: recorded by its marker
+		}
+		return
+	}
+	w.put(func(b []byte) []byte { return append(n.Append(append(b, `{"$int":"`...), 10), `"}`...) })
+}
+
+func (w *writer) seq(v starlark.Iterable, depth int) {
+	w.write("[")
+	iter := v.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for i := 0; !w.over && iter.Next(&x); i++ {
+		if i > 0 {
+			w.write(",")
+		}
+		w.value(x, depth+1)
+	}
+	w.write("]")
+}
+
+func (w *writer) dict(v *starlark.Dict, depth int) {
+	plain := true
+	for _, k := range v.Keys() {
+		if s, ok := k.(starlark.String); !ok || strings.HasPrefix(string(s), "$") || !utf8.ValidString(string(s)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		w.write("{")
+		for i, kv := range v.Items() {
+			if w.over {
+				return
+			}
+			if i > 0 {
+				w.write(",")
+			}
+			w.str(string(kv[0].(starlark.String)))
+			w.write(":")
+			w.value(kv[1], depth+1)
+		}
+		w.write("}")
+		return
+	}
+	w.write(`{"$dict":[`)
+	for i, kv := range v.Items() {
+		if w.over {
+			return
+		}
+		if i > 0 {
+			w.write(",")
+		}
+		w.write("[")
+		w.value(kv[0], depth+1)
+		w.write(",")
+		w.value(kv[1], depth+1)
+		w.write("]")
+	}
+	w.write(`]}`)
+}
+
+// hasher counts what it hashes.
+type hasher struct {
+	h interface{ Write([]byte) (int, error) }
+	n int
+}
+
+func (h *hasher) write(p []byte) { h.h.Write(p); h.n += len(p) }
+
+// appendOmitted appends the $omitted marker of v.
+func appendOmitted(dst []byte, v starlark.Value) []byte {
+	if i, ok := v.(starlark.Int); ok {
+		return append(dst, intMarker(i.BigInt())...)
+	}
+	var n int
+	var sum [sha256.Size]byte
+	var prefix string
+	hashed := -1
+	switch v := v.(type) {
+	case starlark.String:
+		n, sum = len(v), sha256.Sum256([]byte(v))
+		prefix = strings.ToValidUTF8(cutUTF8(string(v), prefixLen), "\uFFFD")
+	case starlark.Bytes:
+		n, sum = len(v), sha256.Sum256([]byte(v))
+		prefix = base64.StdEncoding.EncodeToString([]byte(v[:min(len(v), prefixLen*3/4)]))
+	default:
+		if l, ok := v.(starlark.Sequence); ok {
+			n = l.Len()
+		} else if m, ok := v.(starlark.IterableMapping); ok {
+			n = len(m.Items())
+		}
+		// The content of a container is its rendering: hashed whole, up
+		// to hashCap bytes; its first bytes are the prefix.
+		h := sha256.New()
+		w := writer{hash: &hasher{h: h}}
+		w.value(v, 1)
+		h.Sum(sum[:0])
+		if w.over {
+			hashed = w.hash.n
+		}
+		pw := writer{limit: prefixLen}
+		pw.value(v, 1)
+		prefix = strings.ToValidUTF8(string(pw.b), "\uFFFD")
+	}
+	dst = append(dst, `{"$omitted":{"type":`...)
+	dst = AppendString(dst, cutUTF8(strings.ToValidUTF8(typeName(v), "?"), 64))
+	dst = append(dst, `,"len":`...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	dst = append(dst, `,"sha256":"`...)
+	dst = hex.AppendEncode(dst, sum[:])
+	dst = append(dst, '"')
+	if hashed >= 0 {
+		dst = append(dst, `,"hashed":`...)
+		dst = strconv.AppendInt(dst, int64(hashed), 10)
+	}
+	dst = append(dst, `,"prefix":`...)
+	dst = AppendString(dst, prefix)
+	return append(dst, `}}`...)
+}
+
+// intMarker is the $omitted marker of an int: its bit length, the
+// SHA-256 of its sign and big-endian magnitude ("-" then the bytes, for a
+// negative one), and the first hex digits of its magnitude. Nothing here
+// is proportional to more than the int's size in memory.
+func intMarker(b *big.Int) []byte {
+	mag := new(big.Int).Abs(b).Bytes()
+	h := sha256.New()
+	sign := ""
+	if b.Sign() < 0 {
+		sign = "-"
+		h.Write([]byte("-"))
+	}
+	h.Write(mag)
+	var dst []byte
+	dst = append(dst, `{"$omitted":{"type":"int","len":`...)
+	dst = strconv.AppendInt(dst, int64(b.BitLen()), 10)
+	dst = append(dst, `,"sha256":"`...)
+	dst = hex.AppendEncode(dst, h.Sum(nil))
+	dst = append(dst, `","prefix":"`...)
+	dst = append(dst, sign+"0x"...)
+	dst = hex.AppendEncode(dst, mag[:min(len(mag), 8)])
+	return append(dst, `"}}`...)
+}
+
+// cutUTF8 returns at most n bytes of s, not cutting a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func typeName(v starlark.Value) string {
@@ -154,14 +416,6 @@ func typeName(v starlark.Value) string {
 		return "NoneType"
 	}
 	return v.Type()
-}
-
-func appendTag(dst []byte, tag string, body func([]byte) []byte) []byte {
-	dst = append(dst, `{"`...)
-	dst = append(dst, tag...)
-	dst = append(dst, `":`...)
-	dst = body(dst)
-	return append(dst, '}')
 }
 
 func appendBase64(dst []byte, s string) []byte {
@@ -173,11 +427,11 @@ func appendBase64(dst []byte, s string) []byte {
 func appendFloat(dst []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
-		return append(dst, `{"float":"nan"}`...)
+		return append(dst, `{"$float":"nan"}`...)
 	case math.IsInf(f, 1):
-		return append(dst, `{"float":"inf"}`...)
+		return append(dst, `{"$float":"inf"}`...)
 	case math.IsInf(f, -1):
-		return append(dst, `{"float":"-inf"}`...)
+		return append(dst, `{"$float":"-inf"}`...)
 	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
@@ -221,9 +475,10 @@ func AppendString(dst []byte, s string) []byte {
 }
 
 // Parse reads back rendered arguments (a JSON array, as AppendArgs
-// writes it) as Starlark values. Lists come back unfrozen. A value that
-// was rendered as {"type":..,"repr":..} or {"truncated":..} comes back as
-// the string of its repr or type: it cannot be rebuilt.
+// writes it) as Starlark values. Arrays come back as unfrozen lists
+// (tuples too). A value that was written as {"$type":..,"$repr":..},
+// {"$truncated":..}, {"$omitted":..} or {"$more":..} comes back as a
+// string (its repr, or the JSON after the key): it cannot be rebuilt.
 func Parse(data []byte) (starlark.Tuple, error) {
 	v, err := ParseValue(data)
 	if err != nil {
@@ -244,147 +499,214 @@ func Parse(data []byte) (starlark.Tuple, error) {
 func ParseValue(data []byte) (starlark.Value, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
+	tok, err := dec.Token()
+	if err != nil {
 		return nil, fmt.Errorf("render: %v", err)
 	}
-	if dec.More() {
+	v, err := parseFrom(dec, tok, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err == nil {
 		return nil, errors.New("render: trailing data after the value")
 	}
-	return fromJSON(x, 0)
+	return v, nil
 }
 
-func fromJSON(x any, depth int) (starlark.Value, error) {
-	if depth > MaxDepth+1 {
+// parseFrom reads the value that starts with tok. It reads tokens, not a
+// decoded tree, so that an object's keys keep their order (a dict's
+// insertion order) and nesting is bounded before it is built.
+func parseFrom(dec *json.Decoder, tok json.Token, depth int) (starlark.Value, error) {
+	if depth > MaxDepth+2 {
 		return nil, errors.New("render: nested too deeply")
 	}
-	switch x := x.(type) {
+	switch t := tok.(type) {
 	case nil:
 		return starlark.None, nil
 	case bool:
-		return starlark.Bool(x), nil
+		return starlark.Bool(t), nil
 	case string:
-		return starlark.String(x), nil
+		return starlark.String(t), nil
 	case json.Number:
-		s := string(x)
-		if strings.ContainsAny(s, ".eE") {
-			f, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				return nil, fmt.Errorf("render: float %s: %v", s, err)
+		return parseNumber(string(t))
+	case json.Delim:
+		switch t {
+		case '[':
+			var elems []starlark.Value
+			for dec.More() {
+				v, err := parseNext(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				elems = append(elems, v)
 			}
-			return starlark.Float(f), nil
+			if _, err := dec.Token(); err != nil { // ']'
+				return nil, fmt.Errorf("render: %v", err)
+			}
+			return starlark.NewList(elems), nil
+		case '{':
+			return parseObject(dec, depth)
 		}
-		n, ok := new(big.Int).SetString(s, 10)
+	}
+	return nil, fmt.Errorf("render: unexpected JSON %v", tok)
+}
+
+func parseNext(dec *json.Decoder, depth int) (starlark.Value, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("render: %v", err)
+	}
+	return parseFrom(dec, tok, depth)
+}
+
+func parseNumber(s string) (starlark.Value, error) {
+	if strings.ContainsAny(s, ".eE") {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("render: float %s: %v", s, err)
+		}
+		return starlark.Float(f), nil
+	}
+	n, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return nil, fmt.Errorf("render: bad int %s", s)
+	}
+	return starlark.MakeBigInt(n), nil
+}
+
+// parseObject reads an object after its '{': a dict, or a wrapper.
+func parseObject(dec *json.Decoder, depth int) (starlark.Value, error) {
+	var keys []string
+	var vals []starlark.Value
+	var raws []json.RawMessage
+	wrapped := false
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("render: %v", err)
+		}
+		k, _ := kt.(string)
+		if len(keys) == 0 {
+			wrapped = strings.HasPrefix(k, "$")
+		} else if wrapped != strings.HasPrefix(k, "$") {
+			return nil, errors.New(`render: an object mixes "$" keys and others`)
+		}
+		keys = append(keys, k)
+		if wrapped && (k == "$omitted" || k == "$truncated" || k == "$more") {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, fmt.Errorf("render: %v", err)
+			}
+			raws = append(raws, raw)
+			vals = append(vals, nil)
+			continue
+		}
+		v, err := parseNext(dec, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		vals = append(vals, v)
+		raws = append(raws, nil)
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return nil, fmt.Errorf("render: %v", err)
+	}
+	if !wrapped {
+		d := starlark.NewDict(len(keys))
+		for i, k := range keys {
+			if _, found, _ := d.Get(starlark.String(k)); found {
+				return nil, fmt.Errorf("render: key %q twice in an object", k)
+			}
+			d.SetKey(starlark.String(k), vals[i])
+		}
+		return d, nil
+	}
+	return fromWrapper(keys, vals, raws)
+}
+
+func fromWrapper(keys []string, vals []starlark.Value, raws []json.RawMessage) (starlark.Value, error) {
+	if len(keys) == 2 && keys[0] == "$type" && keys[1] == "$repr" {
+		if r, ok := vals[1].(starlark.String); ok {
+			return r, nil
+		}
+	}
+	if len(keys) != 1 {
+		return nil, fmt.Errorf("render: wrapper with keys %v", keys)
+	}
+	v := vals[0]
+	s, isStr := v.(starlark.String)
+	switch keys[0] {
+	case "$int":
+		if isStr {
+			if n, ok := new(big.Int).SetString(string(s), 10); ok {
+				return starlark.MakeBigInt(n), nil
+			}
+		}
+	case "$float":
+		switch s {
+		case "nan":
+			return starlark.Float(math.NaN()), nil
+		case "inf":
+			return starlark.Float(math.Inf(1)), nil
+		case "-inf":
+			return starlark.Float(math.Inf(-1)), nil
+		}
+	case "$str", "$bytes":
+		if !isStr {
+			break
+		}
+		b, err := base64.StdEncoding.DecodeString(string(s))
+		if err != nil {
+			return nil, fmt.Errorf("render: %s: %v", keys[0], err)
+		}
+		if keys[0] == "$bytes" {
+			return starlark.Bytes(b), nil
+		}
+		return starlark.String(b), nil
+	case "$truncated", "$omitted", "$more":
+		return starlark.String(raws[0]), nil
+	case "$set":
+		l, ok := v.(*starlark.List)
 		if !ok {
-			return nil, fmt.Errorf("render: bad int %s", s)
+			break
 		}
-		return starlark.MakeBigInt(n), nil
-	case []any:
-		elems, err := fromJSONList(x, depth)
-		if err != nil {
-			return nil, err
+		set := starlark.NewSet(l.Len())
+		for i := range l.Len() {
+			if err := set.Insert(hashable(l.Index(i))); err != nil {
+				return nil, fmt.Errorf("render: set: %v", err)
+			}
 		}
-		return starlark.NewList(elems), nil
-	case map[string]any:
-		return fromTagged(x, depth)
+		return set, nil
+	case "$dict":
+		l, ok := v.(*starlark.List)
+		if !ok {
+			break
+		}
+		d := starlark.NewDict(l.Len())
+		for i := range l.Len() {
+			pair, ok := l.Index(i).(*starlark.List)
+			if !ok || pair.Len() != 2 {
+				return nil, errors.New("render: $dict item is not a [key, value] pair")
+			}
+			if err := d.SetKey(hashable(pair.Index(0)), pair.Index(1)); err != nil {
+				return nil, fmt.Errorf("render: $dict: %v", err)
+			}
+		}
+		return d, nil
 	}
-	return nil, fmt.Errorf("render: unexpected JSON %T", x)
+	return nil, fmt.Errorf("render: bad wrapper %q", keys[0])
 }
 
-func fromJSONList(x []any, depth int) ([]starlark.Value, error) {
-	out := make([]starlark.Value, len(x))
-	for i, e := range x {
-		v, err := fromJSON(e, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = v
+// hashable turns the lists in v (which were tuples, since a list cannot
+// be a key or in a set) back into tuples.
+func hashable(v starlark.Value) starlark.Value {
+	l, ok := v.(*starlark.List)
+	if !ok {
+		return v
 	}
-	return out, nil
-}
-
-func fromTagged(m map[string]any, depth int) (starlark.Value, error) {
-	if _, ok := m["type"].(string); ok && len(m) == 2 {
-		if r, ok := m["repr"].(string); ok {
-			return starlark.String(r), nil
-		}
+	t := make(starlark.Tuple, l.Len())
+	for i := range t {
+		t[i] = hashable(l.Index(i))
 	}
-	if len(m) != 1 {
-		return nil, fmt.Errorf("render: object with %d keys is not a tagged value", len(m))
-	}
-	for tag, body := range m {
-		switch tag {
-		case "float":
-			switch body {
-			case "nan":
-				return starlark.Float(math.NaN()), nil
-			case "inf":
-				return starlark.Float(math.Inf(1)), nil
-			case "-inf":
-				return starlark.Float(math.Inf(-1)), nil
-			}
-		case "string", "bytes":
-			s, ok := body.(string)
-			if !ok {
-				break
-			}
-			b, err := base64.StdEncoding.DecodeString(s)
-			if err != nil {
-				return nil, fmt.Errorf("render: %s: %v", tag, err)
-			}
-			if tag == "bytes" {
-				return starlark.Bytes(b), nil
-			}
-			return starlark.String(b), nil
-		case "truncated":
-			if s, ok := body.(string); ok {
-				return starlark.String(s), nil
-			}
-		case "tuple", "set":
-			l, ok := body.([]any)
-			if !ok {
-				break
-			}
-			elems, err := fromJSONList(l, depth)
-			if err != nil {
-				return nil, err
-			}
-			if tag == "tuple" {
-				return starlark.Tuple(elems), nil
-			}
-			set := starlark.NewSet(len(elems))
-			for _, e := range elems {
-				if err := set.Insert(e); err != nil {
-					return nil, fmt.Errorf("render: set: %v", err)
-				}
-			}
-			return set, nil
-		case "dict":
-			l, ok := body.([]any)
-			if !ok {
-				break
-			}
-			d := starlark.NewDict(len(l))
-			for _, item := range l {
-				pair, ok := item.([]any)
-				if !ok || len(pair) != 2 {
-					return nil, errors.New("render: dict item is not a [key, value] pair")
-				}
-				k, err := fromJSON(pair[0], depth+1)
-				if err != nil {
-					return nil, err
-				}
-				v, err := fromJSON(pair[1], depth+1)
-				if err != nil {
-					return nil, err
-				}
-				if err := d.SetKey(k, v); err != nil {
-					return nil, fmt.Errorf("render: dict: %v", err)
-				}
-			}
-			return d, nil
-		}
-		return nil, fmt.Errorf("render: bad tagged value %q", tag)
-	}
-	panic("unreachable")
+	return t
 }

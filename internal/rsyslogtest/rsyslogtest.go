@@ -40,6 +40,9 @@ type Options struct {
 	TCPPort int  // the TCP port; 0 picks a free one
 	UDP     bool // also listen on a UDP port of 127.0.0.1
 	Unix    bool // also listen on a Unix datagram socket (Socket)
+	// MaxMessageSize is rsyslogd's maxMessageSize, as rsyslog.conf says
+	// it ("8k"); empty: "64k".
+	MaxMessageSize string
 }
 
 // A Server is a running rsyslogd.
@@ -144,7 +147,11 @@ func (s *Server) start(tcpPort int) error {
 	portFile := filepath.Join(s.Dir, "tcp.port")
 	os.Remove(portFile)
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"64k\" net.enableDNS=\"off\"", s.Dir)
+	maxSize := s.opts.MaxMessageSize
+	if maxSize == "" {
+		maxSize = "64k"
+	}
+	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=%q net.enableDNS=\"off\"", s.Dir, maxSize)
 	if s.TLS {
 		fmt.Fprintf(&conf, " defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q",
 			s.CAFile, filepath.Join(s.Dir, "server.pem"), filepath.Join(s.Dir, "server.key"))
