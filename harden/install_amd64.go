@@ -19,7 +19,10 @@ import (
 // runtime starts the first time LockOSThread is called (about 50 µs of
 // sstar's start-up).
 func install() error {
-	prog := Filter()
+	prog, err := Filter()
+	if err != nil {
+		return err
+	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	nnpErrno, r, errno := setNoNewPrivsAndFilter(&fprog)
 	runtime.KeepAlive(prog)
