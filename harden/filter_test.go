@@ -16,6 +16,11 @@ type run func(arch, nr uint32) uint32
 
 func filterVM(t *testing.T) run {
 	t.Helper()
+	// Built in a slice of its size, so that building it allocates the
+	// slice once (see program).
+	if p, err := program(); err == nil && len(p) != cap(p) {
+		t.Errorf("program has %d instructions in room for %d: program and callsLen disagree", len(p), cap(p))
+	}
 	f, err := Filter()
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +73,48 @@ func action(r uint32) string {
 // past the tables: each call in denied fails with its errno, every other
 // gets otherwise, and other architectures are killed.
 func TestFilter(t *testing.T) {
+	checkFilter(t)
+}
+
+// TestFilterOtherTables checks the program built from tables unlike
+// today's: several errnos in one list, a list for x32, an empty list, and
+// a list as long as one ABI's block can be.
+func TestFilterOtherTables(t *testing.T) {
+	saved, savedOtherwise := denied, otherwise
+	t.Cleanup(func() { denied, otherwise = saved, savedOtherwise })
+
+	var long []denial
+	for nr := range uint32(254) { // and 2 errnos: the most one block can take
+		long = append(long, denial{nr * 3, "x", unix.EPERM})
+	}
+	long[100].errno = unix.ENOSYS
+	for _, c := range []struct {
+		name      string
+		denied    [numABIs][]denial
+		otherwise [numABIs]uint32
+	}{
+		{"errnos", [numABIs][]denial{
+			x8664: {{435, "clone3", unix.ENOSYS}, {188, "setxattr", unix.EPERM}, {101, "ptrace", unix.EPERM}, {272, "unshare", unix.EACCES}},
+			x32:   {{101, "ptrace", unix.EPERM}, {435, "clone3", unix.ENOSYS}},
+			i386:  {{26, "ptrace", unix.EPERM}},
+		}, [numABIs]uint32{unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_ALLOW}},
+		{"empty", [numABIs][]denial{}, otherwise},
+		{"long", [numABIs][]denial{x8664: long, i386: long}, otherwise},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			denied, otherwise = c.denied, c.otherwise
+			checkFilter(t)
+		})
+	}
+
+	denied[x8664] = append(long, denial{1000, "one too many", unix.EPERM})
+	if _, err := Filter(); err == nil {
+		t.Errorf("Filter with %d denials and 2 errnos for x86-64: no error, want one", len(denied[x8664]))
+	}
+}
+
+func checkFilter(t *testing.T) {
+	t.Helper()
 	eval := filterVM(t)
 	archOf := [numABIs]uint32{x8664: unix.AUDIT_ARCH_X86_64, x32: unix.AUDIT_ARCH_X86_64, i386: unix.AUDIT_ARCH_I386}
 	for a := range numABIs {
