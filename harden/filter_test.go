@@ -196,3 +196,14 @@ func TestFilterDenies(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFilter measures assembling the filter, which sstar does at
+// every start.
+func BenchmarkFilter(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Filter(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -15,22 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// BenchmarkFilter measures assembling the filter, which sstar does at
-// every start.
-func BenchmarkFilter(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Filter(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// benchChildEnv names, in a child of BenchmarkInstall, the way to
-// install a filter: installing is irreversible and some of its cost
-// (the template thread) is paid once per process, so each install is
-// made and timed in a fresh process, as early as sstar makes it.
-const benchChildEnv = "SSTAR_HARDEN_BENCH_CHILD"
+func init() { benchChild = installAndTime }
 
 // installs are the ways BenchmarkInstall compares.
 var installs = map[string]func() error{
@@ -81,9 +66,9 @@ func installFilter(prog []unix.SockFilter) error {
 	return nil
 }
 
-// benchChild installs the named way, and prints how long it took and how
-// many threads the process then has.
-func benchChild(name string) {
+// installAndTime installs the named way, and prints how long it took and
+// how many threads the process then has.
+func installAndTime(name string) {
 	install := installs[name]
 	if name == "asm-prebuilt" {
 		var err error
@@ -113,9 +98,6 @@ func benchChild(name string) {
 //
 //	go test -run '^$' -bench Install -benchtime 400x ./harden/
 func BenchmarkInstall(b *testing.B) {
-	if runtime.GOARCH != "amd64" {
-		b.Skipf("the filter is written for amd64, not %s", runtime.GOARCH)
-	}
 	names := slices.Sorted(maps.Keys(installs))
 	inside := map[string][]float64{}
 	process := map[string][]float64{}
