@@ -22,9 +22,9 @@
 // architecture kills the process. On any other GOARCH DenyXattrWrites
 // fails, and sstar refuses to run scripts (fail closed).
 //
-// The table denied says which system calls the filter denies, per ABI,
-// with the errno each fails with; the program is assembled from it with
-// golang.org/x/net/bpf.
+// The system calls the filter denies are one table in this package
+// (denied: per ABI, each with the errno it fails with, and why); the
+// program is assembled from it with golang.org/x/net/bpf.
 package harden
 
 import (
@@ -155,7 +155,7 @@ func Filter() ([]unix.SockFilter, error) {
 //	x86-64?  jump to x86-64
 //	i386?    jump to i386
 //	kill the process
-//	x86-64:  load nr; x32 bit set? jump to x32; the x86-64 calls
+//	x86-64:  load nr; at or above the x32 bit? jump to x32; the x86-64 calls
 //	x32:     the x32 calls
 //	i386:    load nr; the i386 calls
 //
@@ -231,8 +231,12 @@ func calls(p []bpf.Instruction, a abi) ([]bpf.Instruction, error) {
 	}
 	if len(list) > 0 {
 		// The calls numbered below every denied one (on x86-64 read,
-		// write, mmap, clone, execve and most others) leave here, without
-		// going through the list.
+		// write, mmap, clone, execve and most others, though not futex)
+		// leave here, without going through the list. Since Linux 5.11
+		// the kernel does not run the filter at all for a call it found
+		// always allowed when the filter was installed (it evaluates the
+		// filter for every number then), so this shortens that
+		// evaluation, and every allowed call on older kernels.
 		lowest := list[0].nr
 		for _, d := range list {
 			lowest = min(lowest, d.nr)
