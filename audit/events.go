@@ -22,6 +22,8 @@ const (
 	// under a name of its own that is not in the table.
 	Script Kind = iota
 
+	RunStart
+	RunEnd
 	RunFile
 	RunCommand
 	RunStdin
@@ -94,6 +96,8 @@ func (s Severity) String() string {
 var table = [...]Spec{
 	Script: {Severity: Info},
 
+	RunStart:             {Name: "sstar.run_start", Args: []string{"version", "argv", "uid", "gid", "cwd"}, When: "first, when a run (or `sstar trust`, `sstar verify`) has its sinks: the sstar version, its whole argv (a list), the real uid and gid, the working directory. Delivered to Go hooks (sinks) only.", Severity: Info},
+	RunEnd:               {Name: "sstar.run_end", Args: []string{"status", "reason", "seconds", "events", "code", "limits"}, When: "last, for every end the process sees: status is the exit status; reason one of ok, error, limit, aborted, refused, usage, output (standard output could not be written), signal SIGNAME, watchdog, unrecorded; seconds the run's duration; events how many records came before this one; code a dict of every file compiled in the run (policies, script, modules) to its SHA-256; limits the steps and timeout in force (0: none). Delivered to Go hooks (sinks) only.", Severity: Info},
 	RunFile:              {Name: "sstar.run_file", Args: []string{"path"}, When: "before the main script given to the host is opened; path is as given.", Severity: Info},
 	RunCommand:           {Name: "sstar.run_command", Args: []string{"code"}, When: "when `sstar -c CODE` is attempted, before it is refused (exit 2).", Severity: Critical},
 	RunStdin:             {Name: "sstar.run_stdin", Args: []string{}, When: "when sstar is asked to read code from standard input (`-` or no script), before it is refused (exit 2).", Severity: Critical},

@@ -123,21 +123,44 @@ func (h *Host) Audit() *audit.Dispatcher { return h.audit }
 // for such a run's error even when the refusal happened deep in a load.
 var ErrRefused = errors.New("code refused")
 
+// ErrLimit marks a run stopped by a limit: its step budget, or its
+// context's deadline.
+var ErrLimit = errors.New("limit reached")
+
+// ErrOutput marks a run stopped because print could not write to the
+// Host's Stdout (a full disk, a closed pipe): output the script meant to
+// give was lost, so the run failed, as a Unix tool fails.
+var ErrOutput = errors.New("output lost")
+
 // A RunError is the error of a run that failed.
 type RunError struct {
 	Path    string // the main file, as given
 	Err     error  // the Starlark or host error
 	Refused error  // non-nil if the Opener refused a file during the run
+	Output  error  // non-nil if print could not write: why
+	Limit   bool   // the run was stopped by its step budget or deadline
 }
 
-func (e *RunError) Error() string { return e.Err.Error() }
+func (e *RunError) Error() string {
+	if e.Output != nil {
+		return fmt.Sprintf("print: cannot write to standard output: %v; the script's output is incomplete", e.Output)
+	}
+	return e.Err.Error()
+}
 
 // Unwrap returns the error and, if any, the refusal, so that errors.Is
-// finds ErrRefused, opencode's refusals and audit.ErrNotRecorded.
+// finds ErrRefused, ErrLimit, ErrOutput, opencode's refusals and
+// audit.ErrNotRecorded.
 func (e *RunError) Unwrap() []error {
 	errs := []error{e.Err}
 	if e.Refused != nil {
 		errs = append(errs, ErrRefused, e.Refused)
+	}
+	if e.Output != nil {
+		errs = append(errs, ErrOutput, e.Output)
+	}
+	if e.Limit {
+		errs = append(errs, ErrLimit)
 	}
 	return errs
 }
@@ -210,7 +233,7 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 	defer stop()
 
 	fail := func(err error) (starlark.StringDict, error) {
-		return nil, &RunError{Path: e.Path, Err: err, Refused: r.refusal()}
+		return nil, &RunError{Path: e.Path, Err: err, Refused: r.refusal(), Output: r.outputErr(), Limit: r.limited(err)}
 	}
 	if e.Event != audit.Script {
 		if err := h.audit.Raise(main, e.Event, starlark.String(e.Path)); err != nil {
@@ -229,6 +252,9 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 		return fail(err)
 	}
 	if err := h.audit.Failed(); err != nil {
+		return fail(err)
+	}
+	if err := r.outputErr(); err != nil {
 		return fail(err)
 	}
 	return globals, nil

@@ -37,6 +37,7 @@ type run struct {
 	threads  map[*starlark.Thread]bool
 	canceled string
 	refused  error
+	output   error // the first write error of print
 }
 
 type module struct {
@@ -88,6 +89,11 @@ func (r *run) cancelAll() {
 	if errors.Is(r.ctx.Err(), context.DeadlineExceeded) {
 		reason = "timeout exceeded"
 	}
+	r.cancel(reason)
+}
+
+// cancel cancels every thread of the run, now and to come, for reason.
+func (r *run) cancel(reason string) {
 	r.mu.Lock()
 	r.canceled = reason
 	for t := range r.threads {
@@ -96,11 +102,43 @@ func (r *run) cancelAll() {
 	r.mu.Unlock()
 }
 
+// print writes msg to the Host's Stdout. Output that cannot be written
+// fails the run: the first error is kept and every thread is cancelled,
+// so that a script whose output goes nowhere stops instead of going on
+// as if it had been read.
 func (r *run) print(_ *starlark.Thread, msg string) {
 	h := r.host
 	h.printMu.Lock()
-	defer h.printMu.Unlock()
-	fmt.Fprintln(h.opts.Stdout, msg)
+	_, err := fmt.Fprintln(h.opts.Stdout, msg)
+	h.printMu.Unlock()
+	if err == nil {
+		return
+	}
+	r.mu.Lock()
+	first := r.output == nil
+	if first {
+		r.output = err
+	}
+	r.mu.Unlock()
+	if first {
+		r.cancel("standard output could not be written")
+	}
+}
+
+func (r *run) outputErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.output
+}
+
+// limited reports whether err is the run's step budget or deadline
+// stopping it.
+func (r *run) limited(err error) bool {
+	if errors.Is(r.ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	var ee *starlark.EvalError
+	return errors.As(err, &ee) && strings.Contains(ee.Msg, "too many steps")
 }
 
 // recordRefusal keeps the first refusal of the run, so the run's error

@@ -126,6 +126,13 @@ func (f *Fanout) run() string {
 	return f.RunID
 }
 
+// Seq returns how many records the run has had so far.
+func (f *Fanout) Seq() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seq
+}
+
 // Keep says whether records are kept for sinks added later. Turning it
 // off drops what was kept.
 func (f *Fanout) Keep(on bool) {

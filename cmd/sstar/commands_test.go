@@ -39,6 +39,8 @@ var storyCommands = map[string]func(ts *testscript.TestScript, neg bool, args []
 	"immutable": cmdImmutable,
 	"rsyslogd":  cmdRsyslogd,
 	"freeport":  cmdFreeport,
+	"signal":    cmdSignal,
+	"waitfor":   cmdWaitfor,
 }
 
 // storyConditions are the conditions stories test beyond testscript's own.
@@ -521,4 +523,45 @@ func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Setenv(args[0], strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
 	l.Close()
+}
+
+// signal SIG PIDFILE: waits (up to 30 s) for PIDFILE, which a script
+// writes with its own pid, then sends that process SIG (INT, TERM, HUP,
+// PIPE, KILL, ...): testscript's kill sends only INT and KILL.
+func cmdSignal(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: signal SIG PIDFILE")
+	}
+	sig := unix.SignalNum("SIG" + args[0])
+	if sig == 0 {
+		ts.Fatalf("signal: unknown signal %q", args[0])
+	}
+	data := waitFor(ts, args[1])
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		ts.Fatalf("signal: %s holds %q, not a pid", args[1], data)
+	}
+	ts.Check(unix.Kill(pid, sig))
+}
+
+// waitfor FILE: waits (up to 30 s) until FILE exists and is not empty,
+// as a script in the background writes it to say where it is.
+func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfor FILE")
+	}
+	waitFor(ts, args[0])
+}
+
+func waitFor(ts *testscript.TestScript, file string) []byte {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if data, err := os.ReadFile(ts.MkAbs(file)); err == nil && len(data) > 0 {
+			return data
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfor: %s still missing or empty after 30s", file)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -76,7 +76,10 @@ func exitStatus(stderr io.Writer, d *audit.Dispatcher, err error) int {
 		return exitOK
 	}
 	var ee *starlark.EvalError
-	if errors.As(err, &ee) {
+	var re *interp.RunError
+	if errors.As(err, &re) && re.Output != nil {
+		fmt.Fprintf(stderr, "sstar: %v\n", re) // not the cancellation it caused
+	} else if errors.As(err, &ee) {
 		fmt.Fprintln(stderr, ee.Backtrace())
 	} else {
 		fmt.Fprintf(stderr, "sstar: %v\n", err)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"go.starlark.net/starlark"
+	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/interp"
@@ -37,7 +38,11 @@ import (
 
 func main() {
 	cleanRuntimeEnvironment(os.Stderr)
-	os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
+	var stdout io.Writer = os.Stdout
+	if stdoutClosed() {
+		stdout = closedWriter{}
+	}
+	os.Exit(sstar(os.Args[1:], stdout, os.Stderr))
 }
 
 const usage = `usage: sstar [flags] SCRIPT [ARG...]
@@ -242,7 +247,15 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}
 
 	s, status := boot(f.sinks(), true, stdout, stderr)
-	defer func() { status = s.close(stderr, status) }()
+	// Whatever ends the run, its end is recorded, then the sinks close.
+	var runErr error
+	why := ""
+	defer func() {
+		if why == "" {
+			why = reason(s.d, status, runErr)
+		}
+		status = s.close(stderr, s.end(stderr, status, why))
+	}()
 	if status != exitOK {
 		return status
 	}
@@ -257,10 +270,17 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		return s.refuse(stderr, audit.RunStdin, "reading code from standard input; put the code in a file, stamp it, and run the file")
 	}
 
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopTrap := s.trap(stderr, cancel)
+	defer func() {
+		if sig := stopTrap(); sig != 0 {
+			status, why = signalStatus(sig), "signal "+unix.SignalName(sig)
+		}
+	}()
 	for _, p := range f.policies {
-		if err := s.settings.Apply(ctx, s.host, p); err != nil {
-			return policyFailed(stderr, s.d, err)
+		if runErr = s.settings.Apply(ctx, s.host, p); runErr != nil {
+			return policyFailed(stderr, s.d, runErr)
 		}
 	}
 	steps, timeout, err := s.settings.Limits(f.maxSteps, f.timeout)
@@ -268,20 +288,20 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintf(stderr, "sstar: %v\n", err)
 		return exitUsage
 	}
+	s.life.steps, s.life.limit = steps, timeout
 	if timeout > 0 {
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 		defer s.watchdog(stderr, timeout).Stop()
 	}
-	_, err = s.host.Exec(ctx, interp.Exec{
+	_, runErr = s.host.Exec(ctx, interp.Exec{
 		Path:     f.remaining[0],
 		Args:     f.remaining[1:],
 		Event:    audit.RunFile,
 		Opener:   s.settings.Opener(),
 		MaxSteps: steps,
 	})
-	return exitStatus(stderr, s.d, err)
+	return exitStatus(stderr, s.d, runErr)
 }
 
 // watchdog makes the timeout a hard limit. Cancellation reaches Starlark
@@ -291,9 +311,13 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 func (s *session) watchdog(stderr io.Writer, timeout time.Duration) *time.Timer {
 	return time.AfterFunc(timeout+watchdogGrace, func() {
 		reason := fmt.Sprintf("timeout of %s passed %s ago and the script is still blocked in a builtin", timeout, watchdogGrace)
-		s.d.RaiseGo(audit.Watchdog, starlark.String(reason))
+		status := exitFailed
+		if err := s.d.RaiseGo(audit.Watchdog, starlark.String(reason)); err != nil {
+			fmt.Fprintf(stderr, "sstar: CRITICAL: the watchdog's record could not be written: %v\n", err)
+			status = exitUnrecorded
+		}
 		fmt.Fprintf(stderr, "sstar: %s; stopping sstar\n", reason)
-		os.Exit(s.close(stderr, exitFailed))
+		os.Exit(s.close(stderr, s.end(stderr, status, "watchdog")))
 	})
 }
 

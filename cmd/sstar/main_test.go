@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,7 +21,11 @@ func TestMain(m *testing.M) {
 			// story depends on the machine's /etc.
 			policy.SystemPath = os.Getenv("TEST_SYSTEM_POLICY")
 			policy.Required = os.Getenv("TEST_POLICY_REQUIRED") // as -ldflags -X would
-			os.Exit(sstar(os.Args[1:], os.Stdout, os.Stderr))
+			var stdout io.Writer = os.Stdout
+			if stdoutClosed() { // as main does
+				stdout = closedWriter{}
+			}
+			os.Exit(sstar(os.Args[1:], stdout, os.Stderr))
 		},
 		"undo-env-child":   undoEnvChild,
 		"sstar-securebits": sstarSecurebits,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -58,6 +59,7 @@ type session struct {
 	fan      *record.Fanout
 	host     *interp.Host
 	settings *policy.Settings
+	life     life
 }
 
 // boot starts a session: it opens the sinks the flags name, finds the
@@ -68,7 +70,7 @@ type session struct {
 // status other than exitOK means nothing may run; s.close must be called
 // either way.
 func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *session, status int) {
-	s = &session{d: new(audit.Dispatcher), fan: new(record.Fanout)}
+	s = &session{d: new(audit.Dispatcher), fan: new(record.Fanout), life: life{start: time.Now()}}
 	for _, spec := range flagSinks {
 		if err := addSink(s.fan, spec); err != nil {
 			fmt.Fprintf(stderr, "sstar: CRITICAL: %v; nothing ran\n", err)
@@ -84,7 +86,16 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 	s.fan.Keep(sys.Exists())
 	defer s.fan.Keep(false)
 	if len(flagSinks) > 0 || sys.Exists() {
+		// The compile tracker first, so that the sinks see only the
+		// fan-out's own sys.addaudithook, and run_start is their first
+		// record after it.
+		if err := s.d.AddHook(s.life.hook); err != nil {
+			return s, fatal(stderr, s.d, err)
+		}
 		if err := s.d.AddHook(s.fan.Hook); err != nil {
+			return s, fatal(stderr, s.d, err)
+		}
+		if err := s.begin(); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}
 	}

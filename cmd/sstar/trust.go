@@ -63,7 +63,7 @@ func cmdTrust(args []string, stdout, stderr io.Writer) (status int) {
 	// Then the rest, with the settings the system policy decides; the
 	// events go to its hooks and mandatory sinks, as a run's would.
 	s, status := boot(nil, false, stderr, stderr)
-	defer func() { status = s.close(stderr, status) }()
+	defer func() { status = s.close(stderr, s.end(stderr, status, reason(s.d, status, nil))) }()
 	if status != exitOK {
 		return status
 	}

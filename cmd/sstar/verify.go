@@ -28,7 +28,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) (status int) {
 	// Checked as a run would check them: with the system policy's
 	// settings, its hooks and mandatory sinks seeing every check.
 	s, status := boot(nil, false, stderr, stderr)
-	defer func() { status = s.close(stderr, status) }()
+	defer func() { status = s.close(stderr, s.end(stderr, status, reason(s.d, status, nil))) }()
 	if status != exitOK {
 		return status
 	}
