@@ -297,9 +297,13 @@ func (d *Dispatcher) RaisePanic(t *starlark.Thread, where string, p any) (err er
 
 // RaiseTuple raises an event whose name and arguments come from a script
 // (sys.audit). The arguments are passed to hooks as they are, not frozen.
+// A name that CheckName refuses is an error, and nothing is raised.
 func (d *Dispatcher) RaiseTuple(t *starlark.Thread, name string, args starlark.Tuple) error {
 	if d == nil {
 		return ErrNoDispatcher
+	}
+	if err := CheckName(name); err != nil {
+		return err
 	}
 	hs := d.hooks.Load()
 	if hs == nil {

@@ -452,3 +452,25 @@ func TestNewEvent(t *testing.T) {
 		}
 	}
 }
+
+// Script event names are printable ASCII from a small set, bounded, and
+// never sstar's own; RaiseTuple refuses the rest before any hook sees it.
+func TestCheckName(t *testing.T) {
+	for _, ok := range []string{"app.x", "A-b_c:d/e.1", strings.Repeat("a", audit.MaxNameLen)} {
+		if err := audit.CheckName(ok); err != nil {
+			t.Errorf("CheckName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "app x", "app.\n", "app.\x00", "app.\xff", "app.é", "app.\x7f", strings.Repeat("a", audit.MaxNameLen+1), "exec", "sstar.policy", "sstar.new"} {
+		if err := audit.CheckName(bad); err == nil {
+			t.Errorf("CheckName(%q) accepted it", bad)
+		}
+	}
+	d := new(audit.Dispatcher)
+	called := false
+	d.AddHook(func(audit.Event) error { called = true; return nil })
+	called = false
+	if err := d.RaiseTuple(nil, "app.\xff", nil); err == nil || called {
+		t.Errorf("RaiseTuple of a bad name = %v, hook called %v", err, called)
+	}
+}

@@ -174,6 +174,31 @@ func KindOf(name string) (Kind, bool) {
 	return Script, false
 }
 
+// MaxNameLen is the longest name a script may give an event.
+const MaxNameLen = 128
+
+// CheckName checks the name a script gives an event (sys.audit): 1 to
+// MaxNameLen characters, each an ASCII letter or digit or one of ". _ - :
+// /". Names are thus the same in every sink, need no escaping anywhere
+// (a syslog MSGID, a journald field, a terminal), and cannot carry a
+// newline, a NUL, a control character or a look-alike. A name in the
+// table, or starting with "sstar.", is sstar's own and refused too.
+func CheckName(name string) error {
+	if name == "" || len(name) > MaxNameLen {
+		return fmt.Errorf("an event name is 1 to %d characters, not %d", MaxNameLen, len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._-:/", c) >= 0) {
+			return fmt.Errorf("an event name has only ASCII letters, digits and . _ - : /; %q has %q at byte %d", name, name[i:i+1], i)
+		}
+	}
+	if _, ours := KindOf(name); ours || strings.HasPrefix(name, "sstar.") {
+		return fmt.Errorf("%q is one of sstar's own events; scripts raise events of their own names (for example \"app.%s\")", name, strings.TrimPrefix(name, "sstar."))
+	}
+	return nil
+}
+
 // WriteTable writes the table as text, one event per block, for
 // `sstar events`.
 func WriteTable(w io.Writer) error {

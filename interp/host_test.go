@@ -341,7 +341,7 @@ sys.audit("custom.event", 1, [2], {"k": None})
 		t.Errorf("last event %s", evs[len(evs)-1])
 	}
 	for file, want := range map[string]string{
-		"bad_name.star": "event name must not be empty",
+		"bad_name.star": "an event name is 1 to 128 characters, not 0",
 		"bad_type.star": "event name must be a string, not int",
 		"frozen.star":   "frozen list",
 		"replace.star":  "can't assign to .audit field of module",

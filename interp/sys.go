@@ -3,7 +3,6 @@ package interp
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -44,14 +43,12 @@ func sysAudit(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if !ok {
 		return nil, errors.New("sys.audit: event name must be a string, not " + args[0].Type())
 	}
-	if name == "" {
-		return nil, errors.New("sys.audit: event name must not be empty")
-	}
-	// A script cannot pass for the host: names in sstar's event table,
+	// A script cannot pass for the host (names in sstar's event table,
 	// and the sstar. prefix, are raised only by sstar itself, so a log or
-	// a policy hook can trust that "exec" or "sstar.policy" happened.
-	if _, ours := audit.KindOf(string(name)); ours || strings.HasPrefix(string(name), "sstar.") {
-		return nil, fmt.Errorf("sys.audit: %q is one of sstar's own events; scripts raise events of their own names (for example \"app.%s\")", string(name), strings.TrimPrefix(string(name), "sstar."))
+	// a policy hook can trust that "exec" or "sstar.policy" happened), nor
+	// mislead a reader with a name that needs escaping.
+	if err := audit.CheckName(string(name)); err != nil {
+		return nil, fmt.Errorf("sys.audit: %v", err)
 	}
 	d := audit.From(t)
 	if d == nil {
