@@ -26,14 +26,38 @@ const MaxText = 256
 func MessageSize(maxRecord int) int {
 	const header = len("<190>1 2006-01-02T15:04:05.000000Z ") + 255 + len(" sstar 4294967295 ") + 32 + 1
 	const sd = len(`[sstar@32473 event="" seq="18446744073709551615" run="" pid="4294967295" args=""] `) + 32
-	return header + sd + 2*maxRecord + len("(…)") + MaxText
+	return header + sd + len(bom) + 2*maxRecord + len("(…)") + MaxText
 }
+
+// bom starts MSG: RFC 5424 section 6.4 says a MSG in UTF-8 begins with
+// the byte order mark, so that a receiver knows the encoding.
+const bom = "\xEF\xBB\xBF"
 
 // appendContent appends MSGID, the structured data and MSG: everything
 // after PROCID.
 func appendContent(b []byte, r *record.Record) []byte {
 	b = append(b, msgID(r.Name)...)
-	b = append(b, " ["...)
+	b = append(b, ' ')
+	b = appendSD(b, r)
+	b = append(b, ' ')
+	b = append(b, bom...)
+	return appendText(b, r)
+}
+
+// appendLocal appends the message of the local form (RFC 3164, as
+// syslog(3) writes it to /dev/log): TAG "sstar[PID]: ", then the
+// structured data and the text as MSG. journald takes sstar as the
+// SYSLOG_IDENTIFIER from it, and rsyslog's imuxsock parses it at its
+// defaults; neither parses RFC 5424 on the local socket.
+func appendLocal(b []byte, r *record.Record) []byte {
+	b = appendSD(b, r)
+	b = append(b, ' ')
+	return appendText(b, r)
+}
+
+// appendSD appends the structured data element that carries the record.
+func appendSD(b []byte, r *record.Record) []byte {
+	b = append(b, '[')
 	b = append(b, SDID...)
 	b = append(b, ` event="`...)
 	b = appendParam(b, strings.ToValidUTF8(r.Name, "\uFFFD"))
@@ -47,8 +71,7 @@ func appendContent(b []byte, r *record.Record) []byte {
 	start := len(b)
 	b = append(b, r.Args...)
 	b = escapeParamInPlace(b, start)
-	b = append(b, `"] `...)
-	return appendText(b, r)
+	return append(b, `"]`...)
 }
 
 // msgID is the event name when RFC 5424 allows it as MSGID (1 to 32

@@ -253,7 +253,11 @@ func (s *Sink) Write(r *record.Record) (err error) {
 	if s.closed {
 		return s.fail(r, errors.New("the sink is closed"))
 	}
-	s.buf = appendContent(s.buf[:0], r)
+	if s.scheme == "unix" {
+		s.buf = appendLocal(s.buf[:0], r)
+	} else {
+		s.buf = appendContent(s.buf[:0], r)
+	}
 	s.broke = nil
 	s.rec = r
 	_, err = s.w.WriteWithPriority(priority(r.Severity()), s.buf)
@@ -312,20 +316,32 @@ func priority(sev audit.Severity) srslog.Priority {
 	return srslog.LOG_AUTHPRIV | p
 }
 
-// format is the srslog.Formatter: the RFC 5424 header, then the content
-// (MSGID, structured data and MSG) that Write built, with the record's
-// time and pid. srslog appends a newline to every message; RFC 5424 has
-// none, so it is dropped.
+// format is the srslog.Formatter: the header, then the content that
+// Write built, with the record's time and pid. To a local socket the
+// header is RFC 3164's, as syslog(3) writes it ("<PRI>Mmm dd hh:mm:ss
+// sstar[PID]: ", the time in UTC); elsewhere RFC 5424's. srslog appends a
+// newline to every message; neither RFC has one, so it is dropped.
 func (s *Sink) format(p srslog.Priority, hostname, tag, content string) string {
 	var b strings.Builder
 	b.Grow(64 + len(content))
 	b.WriteByte('<')
 	b.WriteString(strconv.Itoa(int(p)))
-	b.WriteString(">1 ")
 	now, pid := time.Now(), os.Getpid()
 	if s.rec != nil { // srslog formats only from Write, under s.mu
 		now, pid = s.rec.Time, s.rec.PID
 	}
+	if s.scheme == "unix" {
+		b.WriteByte('>')
+		b.WriteString(now.UTC().Format(time.Stamp))
+		b.WriteByte(' ')
+		b.WriteString(tag)
+		b.WriteByte('[')
+		b.WriteString(strconv.Itoa(pid))
+		b.WriteString("]: ")
+		b.WriteString(strings.TrimSuffix(content, "\n"))
+		return b.String()
+	}
+	b.WriteString(">1 ")
 	b.WriteString(now.UTC().Format("2006-01-02T15:04:05.000000Z"))
 	b.WriteByte(' ')
 	b.WriteString(hostname)

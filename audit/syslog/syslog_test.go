@@ -3,8 +3,11 @@ package syslog_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,6 +80,18 @@ func wantSeverity(name string) int {
 // each parsed back to the same name and arguments.
 func checkArrived(t *testing.T, got []rsyslogtest.Message, sent []audit.Event, run string) {
 	t.Helper()
+	check(t, got, sent, run, false)
+}
+
+// checkArrivedLocal is checkArrived for the local socket's form (RFC
+// 3164), which has no MSGID: the event is named in the structured data.
+func checkArrivedLocal(t *testing.T, got []rsyslogtest.Message, sent []audit.Event, run string) {
+	t.Helper()
+	check(t, got, sent, run, true)
+}
+
+func check(t *testing.T, got []rsyslogtest.Message, sent []audit.Event, run string, local bool) {
+	t.Helper()
 	if len(got) != len(sent) {
 		t.Fatalf("%d messages arrived, %d sent", len(got), len(sent))
 	}
@@ -89,7 +104,7 @@ func checkArrived(t *testing.T, got []rsyslogtest.Message, sent []audit.Event, r
 		if m.App != "sstar" || m.Facility != authpriv || m.Severity != wantSeverity(ev.Name) {
 			t.Fatalf("message %d: app %q facility %d severity %d", i, m.App, m.Facility, m.Severity)
 		}
-		if want := ev.Name; strings.ContainsRune(want, ' ') {
+		if want := ev.Name; local || strings.ContainsRune(want, ' ') {
 			if m.MsgID != "-" {
 				t.Fatalf("message %d: MSGID %q for an event name with a space", i, m.MsgID)
 			}
@@ -164,7 +179,7 @@ func TestUnixSocket(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkArrived(t, srv.WaitMessages(len(evs), 20*time.Second), evs, s.Run())
+	checkArrivedLocal(t, srv.WaitMessages(len(evs), 20*time.Second), evs, s.Run())
 }
 
 // UDP confirms nothing; on loopback, a few messages arrive all the same.
@@ -428,5 +443,59 @@ func TestMessageSizeAtTheDefaultBound(t *testing.T) {
 		if m.Params["event"] != name || m.Params["seq"] != strconv.Itoa(i+1) || err != nil || len(args) == 0 {
 			t.Errorf("message %d cut or split: %v: %.300q", i, err, m.Params)
 		}
+	}
+}
+
+// What goes on the wire: over a stream, RFC 5424 with octet counting and
+// the BOM that says MSG is UTF-8 (section 6.4); to a local socket, the
+// form syslog(3) writes (RFC 3164), which journald and rsyslog's imuxsock
+// parse at their defaults, with the structured data at the start of MSG.
+func TestWireFormat(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 4096)
+		n, _ := io.ReadAtLeast(c, buf, 1)
+		got <- string(buf[:n])
+	}()
+	f, err := dial(sslog.Options{Addr: "tcp://" + ln.Addr().String(), Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Hook(audit.NewEvent("open", starlark.String("/etc/hosts"), starlark.String("r"), starlark.MakeInt(0)))
+	frame := <-got
+	f.Close()
+	re := regexp.MustCompile(`^\d+ <86>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z h sstar \d+ open \[sstar@32473 event="open" seq="1" run="[0-9a-f]{32}" pid="\d+" args="\[\\"/etc/hosts\\",\\"r\\",0\\]"\] \x{FEFF}open\("/etc/hosts","r",0\)$`)
+	if !re.MatchString(frame) {
+		t.Errorf("TCP frame %q", frame)
+	}
+
+	sock := filepath.Join(t.TempDir(), "log.sock")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	f, err = dial(sslog.Options{Addr: "unix://" + sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Hook(audit.NewEvent("app.x", starlark.MakeInt(1)))
+	buf := make([]byte, 4096)
+	n, err := pc.Read(buf)
+	f.Close()
+	re = regexp.MustCompile(`^<86>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d sstar\[\d+\]: \[sstar@32473 event="app.x" seq="1" run="[0-9a-f]{32}" pid="\d+" args="\[1\\]"\] app.x\(1\)$`)
+	if err != nil || !re.Match(buf[:n]) {
+		t.Errorf("local datagram %q (%v)", buf[:n], err)
 	}
 }

@@ -177,7 +177,9 @@ func (s *Server) start(tcpPort int) error {
 	if s.opts.Unix {
 		s.Socket = filepath.Join(s.Dir, "log.sock")
 		conf.WriteString("module(load=\"imuxsock\" sysSock.use=\"off\")\n")
-		fmt.Fprintf(&conf, "input(type=\"imuxsock\" socket=%q useSpecialParser=\"off\" parseHostname=\"on\" rateLimit.interval=\"0\" ruleset=\"out\")\n", s.Socket)
+		// imuxsock at its defaults (the special parser on, no hostname
+		// parsed), as Debian's rsyslog.conf has it, but for the rate limit.
+		fmt.Fprintf(&conf, "input(type=\"imuxsock\" socket=%q rateLimit.interval=\"0\" ruleset=\"out\")\n", s.Socket)
 	}
 	conf.WriteString("template(name=\"fields\" type=\"string\" string=\"%syslogfacility%\\t%syslogseverity%\\t%hostname%\\t%app-name%\\t%procid%\\t%msgid%\\t%structured-data%\\t%msg%\\n\")\n")
 	fmt.Fprintf(&conf, "ruleset(name=\"out\") { action(type=\"omfile\" file=%q template=\"fields\") }\n", s.out)
@@ -328,6 +330,13 @@ func (s *Server) ReadMessages() ([]Message, error) {
 		m := Message{Hostname: fields[2], App: fields[3], ProcID: fields[4], MsgID: fields[5], StructuredData: fields[6], Text: fields[7]}
 		m.Facility, _ = strconv.Atoi(fields[0])
 		m.Severity, _ = strconv.Atoi(fields[1])
+		m.Text = strings.TrimPrefix(m.Text, "\xEF\xBB\xBF") // RFC 5424's BOM, which rsyslog keeps
+		if local := strings.TrimPrefix(m.Text, " "); m.StructuredData == "-" && strings.HasPrefix(local, "["+sslog.SDID+" ") {
+			// The local form (RFC 3164) carries the structured data in
+			// MSG, which rsyslog keeps with the space after the tag.
+			end := sdEnd(local)
+			m.StructuredData, m.Text = local[:end], strings.TrimPrefix(local[end:], " ")
+		}
 		sd, err := sslog.ParseStructuredData(m.StructuredData)
 		if err != nil {
 			return nil, fmt.Errorf("rsyslogd received structured data that does not parse: %v: %q", err, line)
@@ -416,4 +425,18 @@ func (s *Server) makeCerts() error {
 		}
 	}
 	return nil
+}
+
+// sdEnd returns the end of the structured data element at the start of s:
+// the first ']' not escaped by a backslash.
+func sdEnd(s string) int {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case ']':
+			return i + 1
+		}
+	}
+	return len(s)
 }
