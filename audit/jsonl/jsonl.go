@@ -110,6 +110,15 @@ func Open(path string) (*Log, error) {
 	return l, nil
 }
 
+// SameFile reports whether l and o append to the same file (the same
+// device and inode), however they were named: two sinks on one file
+// would interleave two chains of the same run, so a run keeps one.
+func (l *Log) SameFile(o *Log) bool {
+	a, aerr := l.f.Stat()
+	b, berr := o.f.Stat()
+	return aerr == nil && berr == nil && os.SameFile(a, b)
+}
+
 // cutSettle is how long the end of a log must stay the same before an
 // incomplete last line counts as cut off (by a crash or a full disk).
 const cutSettle = 50 * time.Millisecond

@@ -37,14 +37,24 @@ func openSink(s policy.Sink) (record.Sink, error) {
 	return nil, errors.New("an empty sink: give an audit log path or a syslog address")
 }
 
-// addSink opens s and adds it to fan (which first gives it every record
-// kept so far).
-func addSink(fan *record.Fanout, s policy.Sink) error {
-	sink, err := openSink(s)
+// addSink opens spec and adds it to the run's fan-out (which first gives
+// it every record kept so far). An audit log on a file the run already
+// records to (the system policy's mandatory log named again with
+// --audit-log, say) is that sink: the file gets each record once.
+func (s *session) addSink(spec policy.Sink) error {
+	sink, err := openSink(spec)
 	if err != nil {
 		return err
 	}
-	if err := fan.Add(sink); err != nil {
+	if log, ok := sink.(*jsonl.Log); ok {
+		for _, other := range s.logs {
+			if log.SameFile(other) {
+				return log.Close()
+			}
+		}
+		s.logs = append(s.logs, log)
+	}
+	if err := s.fan.Add(sink); err != nil {
 		sink.Close()
 		return err
 	}
@@ -60,6 +70,7 @@ type session struct {
 	host     *interp.Host
 	settings *policy.Settings
 	life     life
+	logs     []*jsonl.Log // the audit logs among the sinks
 }
 
 // boot starts a session: it opens the sinks the flags name, finds the
@@ -72,7 +83,7 @@ type session struct {
 func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *session, status int) {
 	s = &session{d: new(audit.Dispatcher), fan: new(record.Fanout), life: life{start: time.Now()}}
 	for _, spec := range flagSinks {
-		if err := addSink(s.fan, spec); err != nil {
+		if err := s.addSink(spec); err != nil {
 			fmt.Fprintf(stderr, "sstar: CRITICAL: %v; nothing ran\n", err)
 			return s, exitUnrecorded
 		}
@@ -114,7 +125,7 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 	}
 	s.fan.SetMaxRecord(s.settings.MaxRecord)
 	for _, spec := range s.settings.Sinks {
-		if err := addSink(s.fan, spec); err != nil {
+		if err := s.addSink(spec); err != nil {
 			fmt.Fprintf(stderr, "sstar: CRITICAL: cannot open the audit sink the system policy requires: %v; nothing ran\n", err)
 			return s, exitUnrecorded
 		}
