@@ -47,6 +47,7 @@ const (
 	Remove
 	Rename
 	Glob
+	Glob2
 	Stat
 	Exists
 	Popen
@@ -104,9 +105,9 @@ var table = [...]Spec{
 	OpenCode:             {Name: "sstar.open_code", Args: []string{"path"}, When: "before a file that will become code (script, loaded module, policy) is opened; path is absolute.", Severity: Info},
 	ExecCheck:            {Name: "sstar.exec_check", Args: []string{"path", "allowed", "enforced", "detail"}, When: "after the kernel was asked execveat(fd, \"\", AT_EMPTY_PATH|AT_EXECVE_CHECK) about an opened code file, before it is read: allowed is the kernel's answer, enforced whether a no refuses the file (SECBIT_EXEC_RESTRICT_FILE set, or the system policy says so), detail \"allowed\" or the errno and its meaning.", Severity: Info},
 	CodeIntegrityFailure: {Name: "sstar.code_integrity_failure", Args: []string{"path", "reason"}, When: "when a code file is refused (no stamp, malformed stamp, mismatch, not a regular file, too large, noexec mount, kernel check, unsafe owner, unreadable), before the refusal is returned; reason is the refusal's message.", Severity: Critical},
-	Compile:              {Name: "compile", Args: []string{"filename", "sha256"}, When: "before verified source is compiled; filename is absolute, sha256 the hex SHA-256 of the exact bytes compiled.", CPython: true, Severity: Info},
-	Exec:                 {Name: "exec", Args: []string{"filename"}, When: "before a compiled module (script, loaded module, policy) starts executing.", CPython: true, Severity: Info},
-	Load:                 {Name: "load", Args: []string{"module", "from"}, When: "before a load statement is resolved: module as written, from the absolute path of the loading file.", Severity: Info},
+	Compile:              {Name: "compile", Args: []string{"filename", "sha256"}, When: "before verified source is compiled; filename is absolute, sha256 the hex SHA-256 of the exact bytes compiled. Deliberately unlike CPython's compile(source, filename): the hash, not the source, which may be large or secret; the verified bytes are the stamped file's.", CPython: true, Severity: Info},
+	Exec:                 {Name: "exec", Args: []string{"filename"}, When: "before a compiled module (script, loaded module, policy) starts executing. Deliberately unlike CPython's exec(code_object): filename is the module's absolute path, since Starlark has no code objects a hook could use.", CPython: true, Severity: Info},
+	Load:                 {Name: "load", Args: []string{"module", "from"}, When: "before a load statement is resolved: module as written, from the absolute path of the loading file. Starlark's load takes the place of import (CPython's import event has other arguments), so it has a name of its own.", Severity: Info},
 	Policy:               {Name: "sstar.policy", Args: []string{"path"}, When: "when a policy file (the system policy or a --policy file) has run and takes effect.", Severity: Info},
 	Panic:                {Name: "sstar.panic", Args: []string{"where", "value"}, When: "when a Go panic inside a builtin, the interpreter or a Go audit hook was caught and turned into an error.", Severity: Critical},
 	Abort:                {Name: "sstar.abort", Args: []string{"event", "reason"}, When: "after a hook aborted an event; delivered to Go hooks (sinks) only, so the abort is recorded.", Severity: Error},
@@ -117,13 +118,14 @@ var table = [...]Spec{
 	// Builtins (fs, proc, os, time).
 	Open:    {Name: "open", Args: []string{"path", "mode", "flags"}, When: "before fs.read, fs.read_bytes, fs.write or fs.append opens a file; path is absolute, mode \"r\", \"w\" or \"a\", flags the open(2) flags as an int (O_RDONLY|O_CLOEXEC; O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC; O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC).", CPython: true, Severity: Info},
 	Listdir: {Name: "os.listdir", Args: []string{"path"}, When: "before fs.listdir reads a directory; path is absolute.", CPython: true, Severity: Info},
-	Mkdir:   {Name: "os.mkdir", Args: []string{"path", "mode"}, When: "before fs.mkdir looks anything up, for path; with parents=True also for each missing parent, top down, just before it is created. Paths are absolute; mode is the permission before the umask (0o755).", CPython: true, Severity: Info},
-	Remove:  {Name: "os.remove", Args: []string{"path"}, When: "before fs.remove unlinks a file; path is absolute.", CPython: true, Severity: Info},
-	Rename:  {Name: "os.rename", Args: []string{"src", "dst"}, When: "before fs.rename renames src to dst; both are absolute.", CPython: true, Severity: Info},
-	Glob:    {Name: "glob.glob", Args: []string{"pattern", "recursive"}, When: "before fs.glob expands a pattern; pattern is absolute (a relative one is joined to the working directory, its metacharacters escaped), recursive is always False.", CPython: true, Severity: Info},
+	Mkdir:   {Name: "os.mkdir", Args: []string{"path", "mode", "dir_fd"}, When: "before fs.mkdir looks anything up, for path; with parents=True also for each missing parent, top down, just before it is created. Paths are absolute; mode is the permission before the umask (0o755); dir_fd is always -1, as CPython passes it without dir_fd=.", CPython: true, Severity: Info},
+	Remove:  {Name: "os.remove", Args: []string{"path", "dir_fd"}, When: "before fs.remove unlinks a file; path is absolute; dir_fd is always -1 (CPython's value without dir_fd=).", CPython: true, Severity: Info},
+	Rename:  {Name: "os.rename", Args: []string{"src", "dst", "src_dir_fd", "dst_dir_fd"}, When: "before fs.rename renames src to dst; both are absolute; the descriptors are always -1 (CPython's value without them).", CPython: true, Severity: Info},
+	Glob:    {Name: "glob.glob", Args: []string{"pathname", "recursive"}, When: "before fs.glob expands a pattern; pathname is absolute (a relative one is joined to the working directory, its metacharacters escaped), recursive is always False. Raised with glob.glob/2 after it, as CPython 3.10 and later raise both.", CPython: true, Severity: Info},
+	Glob2:   {Name: "glob.glob/2", Args: []string{"pathname", "recursive", "root_dir", "dir_fd"}, When: "right after glob.glob, for the same expansion, as CPython 3.10 and later raise it: root_dir and dir_fd are always None.", CPython: true, Severity: Info},
 	Stat:    {Name: "fs.stat", Args: []string{"path"}, When: "before fs.stat reads a file's metadata; path is absolute (CPython has no event for stat; named after the function).", Severity: Info},
 	Exists:  {Name: "fs.exists", Args: []string{"path"}, When: "before fs.exists looks a path up; path is absolute (CPython has no event for it; named after the function).", Severity: Info},
-	Popen:   {Name: "subprocess.Popen", Args: []string{"executable", "args", "cwd", "env"}, When: "before proc.run starts a process: executable is the absolute path executed (argv[0] as given if it cannot be found; the call then fails), args the argv tuple, cwd the child's absolute working directory, env the child's whole environment (a dict; nothing is inherited).", CPython: true, Severity: Info},
+	Popen:   {Name: "subprocess.Popen", Args: []string{"executable", "args", "cwd", "env"}, When: "before proc.run starts a process: executable is the absolute path executed (argv[0] as given if it cannot be found; the call then fails), args the argv as a list (as CPython passes it), cwd the child's absolute working directory, env the child's whole environment (a dict; nothing is inherited; CPython passes None when the child inherits its parent's, which proc.run never does).", CPython: true, Severity: Info},
 	Getenv:  {Name: "os.getenv", Args: []string{"name"}, When: "before os.getenv reads an environment variable (CPython has no such event; named after the function).", Severity: Info},
 	Getcwd:  {Name: "os.getcwd", Args: []string{}, When: "before os.getcwd reads the working directory (CPython has no such event; named after the function).", Severity: Info},
 	TimeNow: {Name: "time.now", Args: []string{}, When: "before time.now reads the clock, the only way the time module reads it (CPython has no such event; named after the function).", Severity: Info},

@@ -47,6 +47,9 @@ const MaxReadSize = 64 << 20
 // formatting is its most expensive part here.
 var ErrTooLarge = errors.New("larger than the " + strconv.Itoa(MaxReadSize>>20) + " MiB limit of fs.read")
 
+// noFD is the dir_fd of CPython's os events when no dir_fd= was given.
+var noFD = starlark.MakeInt(-1)
+
 // FS returns the fs module.
 func FS() *starlarkstruct.Module {
 	return module("fs", starlark.StringDict{
@@ -297,7 +300,7 @@ func fsMkdir(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 		return nil, err
 	}
 	mode := starlark.MakeInt(DirPerm)
-	if err := audit.Raise(t, audit.Mkdir, starlark.String(abs), mode); err != nil {
+	if err := audit.Raise(t, audit.Mkdir, starlark.String(abs), mode, noFD); err != nil {
 		return nil, fmtAbort(b.Name(), err)
 	}
 	if !parents {
@@ -330,7 +333,7 @@ func fsMkdir(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	for i := len(missing) - 1; i >= 0; i-- {
 		dir := missing[i]
 		if dir != abs {
-			if err := audit.Raise(t, audit.Mkdir, starlark.String(dir), mode); err != nil {
+			if err := audit.Raise(t, audit.Mkdir, starlark.String(dir), mode, noFD); err != nil {
 				return nil, fmtAbort(b.Name(), err)
 			}
 		}
@@ -352,7 +355,7 @@ func fsRemove(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if err != nil {
 		return nil, err
 	}
-	if err := audit.Raise(t, audit.Remove, starlark.String(abs)); err != nil {
+	if err := audit.Raise(t, audit.Remove, starlark.String(abs), noFD); err != nil {
 		return nil, fmtAbort(b.Name(), err)
 	}
 	if err := syscall.Unlink(abs); err != nil {
@@ -375,7 +378,7 @@ func fsRename(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if err != nil {
 		return nil, err
 	}
-	if err := audit.Raise(t, audit.Rename, starlark.String(absSrc), starlark.String(absDst)); err != nil {
+	if err := audit.Raise(t, audit.Rename, starlark.String(absSrc), starlark.String(absDst), noFD, noFD); err != nil {
 		return nil, fmtAbort(b.Name(), err)
 	}
 	if err := os.Rename(absSrc, absDst); err != nil {
@@ -412,6 +415,9 @@ func fsGlob(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 		abs = strings.TrimSuffix(escapeGlob(cwd), "/") + "/" + pattern
 	}
 	if err := audit.Raise(t, audit.Glob, starlark.String(abs), starlark.False); err != nil {
+		return nil, fmtAbort(b.Name(), err)
+	}
+	if err := audit.Raise(t, audit.Glob2, starlark.String(abs), starlark.False, starlark.None, starlark.None); err != nil {
 		return nil, fmtAbort(b.Name(), err)
 	}
 	matches, err := filepath.Glob(abs)

@@ -292,10 +292,11 @@ func (c *command) String() string {
 // eventArgs are the arguments of subprocess.Popen: fresh values built
 // from the validated copies, so a hook sees exactly what will run.
 func (c *command) eventArgs() []starlark.Value {
-	args := make(starlark.Tuple, len(c.argv))
+	argv := make([]starlark.Value, len(c.argv))
 	for i, a := range c.argv {
-		args[i] = starlark.String(a)
+		argv[i] = starlark.String(a)
 	}
+	args := starlark.NewList(argv) // a list, as CPython passes it
 	env := starlark.NewDict(len(c.env))
 	for _, kv := range c.env {
 		k, v, _ := strings.Cut(kv, "=")

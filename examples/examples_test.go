@@ -114,11 +114,11 @@ func TestRotateLogs(t *testing.T) {
 			t.Errorf("output does not match %q:\n%s", want, out)
 		}
 	}
-	has(t, rec, `^subprocess.Popen\(".*/mktemp", \("mktemp", "-d"\)`)
+	has(t, rec, `^subprocess.Popen\(".*/mktemp", \["mktemp", "-d"\]`)
 	has(t, rec, `^glob.glob\("/.*/logs/\*\.log", False\)$`)
-	has(t, rec, `^os.remove\("/.*/logs/app.log.3"\)$`)
-	has(t, rec, `^os.rename\("/.*/logs/app.log.1", "/.*/logs/app.log.2"\)$`)
-	has(t, rec, `^os.rename\("/.*/logs/app.log", "/.*/logs/app.log.1"\)$`)
+	has(t, rec, `^os.remove\("/.*/logs/app.log.3", -1\)$`)
+	has(t, rec, `^os.rename\("/.*/logs/app.log.1", "/.*/logs/app.log.2", -1, -1\)$`)
+	has(t, rec, `^os.rename\("/.*/logs/app.log", "/.*/logs/app.log.1", -1, -1\)$`)
 	has(t, rec, `^open\("/.*/logs/app.log", "w", \d+\)$`)
 	has(t, rec, `^time.now\(\)$`)
 }
@@ -146,7 +146,7 @@ func TestRenderConfig(t *testing.T) {
 	}
 	has(t, rec, `^open\("`+regexp.QuoteMeta(dir)+`/data/service.json", "r", \d+\)$`)
 	has(t, rec, `^open\("`+regexp.QuoteMeta(conf)+`.tmp", "w", \d+\)$`)
-	has(t, rec, `^os.rename\("`+regexp.QuoteMeta(conf)+`.tmp", "`+regexp.QuoteMeta(conf)+`"\)$`)
+	has(t, rec, `^os.rename\("`+regexp.QuoteMeta(conf)+`.tmp", "`+regexp.QuoteMeta(conf)+`", -1, -1\)$`)
 
 	// A bad description is refused with a message, and nothing is written.
 	bad := filepath.Join(out, "bad.json")
@@ -173,8 +173,8 @@ func TestCheckService(t *testing.T) {
 	if !strings.Contains(out, `"healthy": true`) || !strings.Contains(out, `"detail": "a\nb"`) {
 		t.Errorf("output:\n%s", out)
 	}
-	has(t, rec, `^subprocess.Popen\(".*/uname", \("uname", "-sr"\), ".*", \{"PATH": ".*"\}\)$`)
-	has(t, rec, `^subprocess.Popen\(".*/sort", \("sort",\), ".*", \{"LC_ALL": "C"\}\)$`)
+	has(t, rec, `^subprocess.Popen\(".*/uname", \["uname", "-sr"\], ".*", \{"PATH": ".*"\}\)$`)
+	has(t, rec, `^subprocess.Popen\(".*/sort", \["sort"\], ".*", \{"LC_ALL": "C"\}\)$`)
 
 	// A failing check fails the script, after the report.
 	failing := filepath.Join(t.TempDir(), "checks.json")
