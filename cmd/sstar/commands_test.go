@@ -464,10 +464,12 @@ func immutableStopsWrites(dir string) error {
 	return nil
 }
 
-// rsyslogd start [-tls] DIR: starts a real rsyslogd on 127.0.0.1 with its
-// files in DIR, a new directory (with -tls, its CA in DIR/ca.pem), and
-// sets $SYSLOG to its address for --syslog. Needs [rsyslogd] or
-// [rsyslogd-tls].
+// rsyslogd start [-tls] [-udp] [-unix] [-max SIZE] DIR: starts a real
+// rsyslogd on 127.0.0.1 with its files in DIR, a new directory (with
+// -tls, its CA in DIR/ca.pem), and sets $SYSLOG to its address for
+// --syslog; with -udp also $SYSLOG_UDP, with -unix $SYSLOG_UNIX (a local
+// socket read by imuxsock at its defaults); -max sets its maxMessageSize
+// (default 64k). Needs [rsyslogd] or [rsyslogd-tls].
 // rsyslogd stop: stops it gracefully, so it writes out what it received.
 // rsyslogd kill: kills it.
 // rsyslogd received LOG: what it received is the records of LOG, one
@@ -475,22 +477,47 @@ func immutableStopsWrites(dir string) error {
 func cmdRsyslogd(ts *testscript.TestScript, neg bool, args []string) {
 	st := state(ts)
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: rsyslogd start [-tls] DIR | stop | kill | received LOG")
+		ts.Fatalf("usage: rsyslogd start [-tls] [-udp] [-unix] [-max SIZE] DIR | stop | kill | received LOG")
 	}
 	if args[0] != "start" && st.rsyslogd == nil {
 		ts.Fatalf("rsyslogd %s: not started", args[0])
 	}
 	switch {
-	case args[0] == "start" && (len(args) == 2 || len(args) == 3 && args[1] == "-tls"):
+	case args[0] == "start" && len(args) >= 2:
+		var o rsyslogtest.Options
+		for i := 1; i < len(args)-1; i++ {
+			switch args[i] {
+			case "-tls":
+				o.TLS = true
+			case "-udp":
+				o.UDP = true
+			case "-unix":
+				o.Unix = true
+			case "-max":
+				i++
+				if i == len(args)-1 {
+					ts.Fatalf("rsyslogd start: -max wants a size such as 8k")
+				}
+				o.MaxMessageSize = args[i]
+			default:
+				ts.Fatalf("rsyslogd start: unknown option %q", args[i])
+			}
+		}
 		dir := ts.MkAbs(args[len(args)-1])
 		ts.Check(os.Mkdir(dir, 0o700))
-		srv, err := rsyslogtest.Launch(dir, rsyslogtest.Options{TLS: len(args) == 3})
+		srv, err := rsyslogtest.Launch(dir, o)
 		if srv != nil {
 			ts.Defer(srv.Kill)
 		}
 		ts.Check(err)
 		st.rsyslogd = srv
 		ts.Setenv("SYSLOG", srv.Addr())
+		if o.UDP {
+			ts.Setenv("SYSLOG_UDP", fmt.Sprintf("udp://127.0.0.1:%d", srv.UDPPort))
+		}
+		if o.Unix {
+			ts.Setenv("SYSLOG_UNIX", "unix://"+srv.Socket)
+		}
 	case args[0] == "stop" && len(args) == 1:
 		st.rsyslogd.Stop()
 	case args[0] == "kill" && len(args) == 1:
@@ -509,7 +536,7 @@ func cmdRsyslogd(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 	default:
-		ts.Fatalf("usage: rsyslogd start [-tls] DIR | stop | kill | received LOG")
+		ts.Fatalf("usage: rsyslogd start [-tls] [-udp] [-unix] [-max SIZE] DIR | stop | kill | received LOG")
 	}
 }
 
