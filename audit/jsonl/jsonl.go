@@ -70,7 +70,7 @@ type Log struct {
 
 	mu      sync.Mutex
 	f       *os.File
-	raw     syscall.RawConn
+	fd      int // f's descriptor, written with write(2) itself
 	seq     uint64
 	prev    [sha256.Size]byte
 	cut     *[sha256.Size]byte // hash of an incomplete last line found at Open
@@ -99,9 +99,11 @@ func Open(path string) (*Log, error) {
 	if !fi.Mode().IsRegular() {
 		return fail(fmt.Errorf("not a regular file (%s)", fi.Mode().Type()))
 	}
-	if l.raw, err = f.SyscallConn(); err != nil {
-		return fail(err)
-	}
+	// The descriptor itself, not a RawConn: a regular file is never in
+	// the poller, and Write and Control would cost a closure, an
+	// allocation and the descriptor's lock on every line. l.f keeps it
+	// open until Close.
+	l.fd = int(f.Fd())
 	last, cut, err := settledLastLine(f, fi.Size())
 	if err != nil {
 		return fail(fmt.Errorf("reading its last line: %v", err))
@@ -216,17 +218,11 @@ func appendName(b []byte, name string) []byte {
 // write, and the second half of a line could then land after another
 // process's line.
 func (l *Log) write(b []byte) (n int, err error) {
-	cerr := l.raw.Write(func(fd uintptr) bool {
-		for {
-			n, err = syscall.Write(int(fd), b)
-			if err == syscall.EINTR {
-				continue
-			}
-			return true
+	for {
+		n, err = syscall.Write(l.fd, b)
+		if err != syscall.EINTR {
+			break
 		}
-	})
-	if cerr != nil {
-		return 0, cerr
 	}
 	if n < 0 {
 		n = 0
@@ -238,12 +234,7 @@ func (l *Log) write(b []byte) (n int, err error) {
 // unlinked file reach nobody.
 func (l *Log) checkLinked() error {
 	var st syscall.Stat_t
-	var err error
-	cerr := l.raw.Control(func(fd uintptr) { err = syscall.Fstat(int(fd), &st) })
-	if cerr != nil {
-		return cerr
-	}
-	if err != nil {
+	if err := syscall.Fstat(l.fd, &st); err != nil {
 		return fmt.Errorf("fstat: %v", err)
 	}
 	if st.Nlink == 0 {
