@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net"
 	"path/filepath"
@@ -497,5 +498,81 @@ func TestWireFormat(t *testing.T) {
 	re = regexp.MustCompile(`^<86>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d sstar\[\d+\]: \[sstar@32473 event="app.x" seq="1" run="[0-9a-f]{32}" pid="\d+" args="\[1\\]"\] app.x\(1\)$`)
 	if err != nil || !re.Match(buf[:n]) {
 		t.Errorf("local datagram %q (%v)", buf[:n], err)
+	}
+}
+
+// recorder keeps a copy of every record, as the JSON Lines log would.
+type recorder struct{ recs []record.Record }
+
+func (r *recorder) Write(rec *record.Record) error {
+	c := *rec
+	c.Args = append([]byte(nil), rec.Args...)
+	r.recs = append(r.recs, c)
+	return nil
+}
+func (r *recorder) Close() error { return nil }
+
+// nasty is a corpus of arguments that have broken receivers: brackets,
+// quotes, backslashes, control characters, NUL, invalid UTF-8, a BOM,
+// 10 KiB and 10 MiB strings, deep and cyclic values, huge ints.
+func nasty() []audit.Event {
+	cyclic := starlark.NewList(nil)
+	cyclic.Append(cyclic)
+	deep := starlark.Value(starlark.None)
+	for range 100 {
+		deep = starlark.NewList([]starlark.Value{deep})
+	}
+	huge := new(big.Int).Lsh(big.NewInt(1), 1<<20)
+	strs := []string{`]`, `"`, `\`, `"]\`, "\x00", "\x1b[31mred\x1b[0m", "\r\n<86>1 forged", "\xff\xfe", "\xEF\xBB\xBF", "é中\U0001F600",
+		strings.Repeat("x", 10<<10), strings.Repeat(`"]`, 5<<10), strings.Repeat("y", 10<<20)}
+	var evs []audit.Event
+	for _, s := range strs {
+		evs = append(evs, audit.NewEvent("app.nasty", starlark.String(s), starlark.Bytes(s)))
+	}
+	evs = append(evs,
+		audit.NewEvent("app.nasty", cyclic, deep),
+		audit.NewEvent("app.nasty", starlark.MakeBigInt(huge), starlark.MakeBigInt(new(big.Int).Neg(huge))),
+		audit.NewEvent("app.nasty", starlark.Float(math.NaN()), starlark.Float(math.Inf(-1))),
+	)
+	return evs
+}
+
+// The corpus arrives over every transport, one message per record, and
+// each message's args are the record's exactly (the same bytes the JSON
+// Lines log holds), bounded records and markers included.
+func TestNastyCorpus(t *testing.T) {
+	srv := rsyslogtest.Start(t, rsyslogtest.Options{UDP: true, Unix: true, MaxMessageSize: "8k"})
+	for _, addr := range []string{srv.Addr(), fmt.Sprintf("udp://127.0.0.1:%d", srv.UDPPort), "unix://" + srv.Socket} {
+		before := len(srv.Messages())
+		s, err := sslog.Dial(sslog.Options{Addr: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := new(recorder)
+		f := new(record.Fanout)
+		f.Add(rec)
+		f.Add(s)
+		evs := nasty()
+		for _, ev := range evs {
+			if err := f.Hook(ev); err != nil {
+				t.Fatalf("%s: %v", addr, err)
+			}
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := srv.WaitMessages(before+len(evs), 20*time.Second)[before:]
+		if len(got) != len(evs) {
+			t.Fatalf("%s: %d messages arrived, %d sent", addr, len(got), len(evs))
+		}
+		for i, m := range got {
+			r := rec.recs[i]
+			if m.Params["args"] != string(r.Args) || m.Params["seq"] != strconv.FormatUint(r.Seq, 10) {
+				t.Errorf("%s: message %d: args %.200q, record %.200q", addr, i, m.Params["args"], r.Args)
+			}
+			if _, err := render.Parse([]byte(m.Params["args"])); err != nil {
+				t.Errorf("%s: message %d: args do not parse: %v", addr, i, err)
+			}
+		}
 	}
 }
