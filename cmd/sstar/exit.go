@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 
 	"go.starlark.net/starlark"
 
@@ -32,6 +33,9 @@ var exitCodes = []struct {
 	{exitFailed, "the script failed: an error, `fail()`, an aborted audit event, a limit"},
 	{exitUsage, "usage error, or a refused launch mode (`-c`, standard input, no script)"},
 	{exitRefused, "code refused by verification (the script, any module it loads, a policy file), or an unsafe or missing required system policy"},
+	{signalStatus(syscall.SIGHUP), "stopped by SIGHUP (caught and recorded: `sstar.run_end` reason `signal SIGHUP`)"},
+	{signalStatus(syscall.SIGINT), "stopped by SIGINT (Ctrl-C), caught and recorded"},
+	{signalStatus(syscall.SIGTERM), "stopped by SIGTERM, caught and recorded"},
 	{exitUnrecorded, "an audit event could not be recorded; nothing after it ran (or, at the end, a sink could not confirm it recorded the last events)"},
 }
 
