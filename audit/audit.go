@@ -20,7 +20,8 @@
 //   - A Go hook that panics is not recovered: the panic goes to the code
 //     that raised the event, so the action does not happen (as a CPython
 //     hook's exception propagates to the caller, and as log/slog treats a
-//     Handler). Hooks that must fail closed, such as sstar's sinks,
+//     Handler). Hooks that must fail closed, such as sstar's record
+//     fan-out (audit/record), which every sink hangs off,
 //     recover their own panics and return ErrNotRecorded. Recovering here
 //     would cost every event a deferred call, a fifth of an event with one
 //     hook.
