@@ -521,14 +521,14 @@ func (h *harness) compute() error {
 	if err != nil {
 		return err
 	}
-	bin, err := h.testBinary("./bench")
+	bin, err := h.testBinary("./internal/bench")
 	if err != nil {
 		return err
 	}
 	h.logf("  BenchmarkCompute: %d runs of %s", h.plan.computeCount, h.plan.computeOps)
 	cmd := exec.Command(bin, "-test.run", "^$", "-test.bench", "^BenchmarkCompute$", "-test.benchmem",
 		"-test.benchtime", h.plan.computeOps, "-test.count", strconv.Itoa(h.plan.computeCount))
-	cmd.Dir = filepath.Join(h.cfg.Root, "bench")
+	cmd.Dir = filepath.Join(h.cfg.Root, "internal", "bench")
 	out, err := output(cmd)
 	if err != nil {
 		return err
@@ -833,7 +833,7 @@ func (h *harness) perEvent() error {
 	type testBin struct{ pkg, bin, bench string }
 	tests := []testBin{
 		{"./audit", "", "^BenchmarkRaise$"},
-		{"./bench", "", "^Benchmark(ScriptEvent|RaiseCallSite)$"},
+		{"./internal/bench", "", "^Benchmark(ScriptEvent|RaiseCallSite)$"},
 	}
 	for i, t := range tests {
 		bin, err := h.testBinary(t.pkg)
@@ -998,7 +998,7 @@ func (h *harness) budgets() error {
 		})
 	}
 	if script1 == nil {
-		h.note("BenchmarkScriptEvent (bench/) did not run: the script-level per-event rows are missing.")
+		h.note("BenchmarkScriptEvent (internal/bench) did not run: the script-level per-event rows are missing.")
 	}
 	return nil
 }

@@ -10,7 +10,7 @@
 // host; an event with one Go hook is at least ten times cheaper than
 // CPython's sys.audit with one Python hook.
 //
-// Run is the harness behind `make bench` (command bench/cmd/sstarbench):
+// Run is the harness behind `make bench` (command internal/bench/cmd/sstarbench):
 // it builds both interpreters, writes the workloads to a temporary
 // directory, times whole processes over interleaved repeated runs, runs
 // the Go micro-benchmarks of every package, and returns a Report whose
