@@ -4,16 +4,28 @@
 // is present, with CPython and its PEP 578 audit hooks.
 //
 // Security that costs too much gets switched off, so the costs are
-// checked against budgets: an event raised with no hooks costs nanoseconds
-// and allocates nothing; CPU-bound scripts, start-up and loading of
-// verified modules stay within a few percent, 25% and 30% of the plain
-// host; an event with one Go hook is at least ten times cheaper than
-// CPython's sys.audit with one Python hook.
+// checked against budgets: what an event costs with no hooks and with
+// one Go hook (against CPython's sys.audit), and how much slower than
+// the plain host start-up, CPU-bound scripts and loading of verified
+// modules may be. Each budget is stated once, in the table Budgets; the
+// report lists them from it.
 //
-// Run is the harness behind `make bench` (command internal/bench/cmd/sstarbench):
-// it builds both interpreters, writes the workloads to a temporary
-// directory, times whole processes over interleaved repeated runs, runs
-// the Go micro-benchmarks of every package, and returns a Report whose
-// Markdown is BENCHMARKS.md. Unit tests of this package check the
-// statistics, parsing and rendering only; nothing in `go test` is timed.
+// Run is the harness behind `make bench` (command
+// internal/bench/cmd/sstarbench). Its files follow its steps:
+//
+//   - plan.go: how many rounds of what (Config, the plan);
+//   - build.go: both interpreters built with the same toolchain, and the
+//     test binaries of the in-process benchmarks;
+//   - workload.go, prepare.go: the workloads, written to a temporary
+//     directory, calibrated, and stamped with `sstar trust`;
+//   - run.go, compare.go: whole processes timed over interleaved rounds;
+//   - perevent.go, syscalls.go: what one event and one system call cost;
+//   - stats.go, gotest.go: the statistics and `go test -bench` output,
+//     through golang.org/x/perf (benchmath, benchfmt);
+//   - budget.go: the budgets and how a measurement is judged;
+//   - report.go, report.md.tmpl: the Report, whose Markdown is
+//     BENCHMARKS.md.
+//
+// Unit tests of this package check the statistics, parsing, judging
+// and rendering only; nothing in `go test` is timed.
 package bench
