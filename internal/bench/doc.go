@@ -19,7 +19,9 @@
 //   - workload.go, prepare.go: the workloads, written to a temporary
 //     directory, calibrated, and stamped with `sstar trust`;
 //   - run.go, compare.go: whole processes timed over interleaved rounds;
-//   - perevent.go, syscalls.go: what one event and one system call cost;
+//   - perevent.go: what one event costs, side by side with CPython, and
+//     the Go micro-benchmarks of every package;
+//   - syscalls.go: system calls counted with strace, and what one costs;
 //   - stats.go, gotest.go: the statistics and `go test -bench` output,
 //     through golang.org/x/perf (benchmath, benchfmt);
 //   - budget.go: the budgets and how a measurement is judged;
