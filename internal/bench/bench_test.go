@@ -2,6 +2,8 @@ package bench
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -315,5 +317,30 @@ func TestBudgetTable(t *testing.T) {
 		if l.String() != want {
 			t.Errorf("%s reads %q, want %q", l.Name, l, want)
 		}
+	}
+}
+
+func TestCopyProgram(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "prog.linked"), filepath.Join(dir, "prog")
+	if err := os.WriteFile(from, []byte("\x7fELF..."), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyProgram(from, to); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(to)
+	st, _ := os.Stat(to)
+	if err != nil || string(b) != "\x7fELF..." || st.Mode().Perm()&0o100 == 0 { // executable (the umask decides the rest)
+		t.Errorf("copy is %q, mode %v, err %v", b, st.Mode(), err)
+	}
+	if err := CopyProgram(from, to); err == nil {
+		t.Error("CopyProgram overwrote an existing file")
+	}
+	if err := installCopy(from, filepath.Join(dir, "prog2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(from); !os.IsNotExist(err) {
+		t.Errorf("installCopy left the linker's file: %v", err)
 	}
 }

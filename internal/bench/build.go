@@ -36,7 +36,7 @@ func (h *harness) build() error {
 	}
 	h.rep.Machine.Go = goVersion
 	// Each program is linked to a scratch name, then copied to the name
-	// that is timed (see installCopy).
+	// that is timed (see CopyProgram).
 	if _, err := output(h.goCmd(h.cfg.Root, static, "build", "-o", h.sstar+".linked", "./cmd/sstar")); err != nil {
 		return err
 	}
@@ -99,9 +99,19 @@ func (h *harness) testBinary(pkg string) (string, error) {
 	return bin, nil
 }
 
-// installCopy copies the program at from to a new file to, writing it
+// installCopy copies the program at from to a new file to (CopyProgram)
+// and removes from.
+func installCopy(from, to string) error {
+	if err := CopyProgram(from, to); err != nil {
+		return err
+	}
+	return os.Remove(from)
+}
+
+// CopyProgram copies the program at from to a new file to, writing it
 // with write(2) (or copy_file_range) as cp, install and package managers
-// write the programs a host runs, and removes from.
+// write the programs a host runs. Programs timed against each other
+// should be copies made at the same moment.
 //
 // The linker writes its output through a shared memory mapping, and a
 // program run straight from that file starts measurably slower on the
@@ -110,7 +120,10 @@ func (h *harness) testBinary(pkg string) (string, error) {
 // interleaved runs each, 10% for sstar (10 MB) and 5% for the plain
 // command (6 MB). The page cache keeps the file as it was written;
 // copying gives both programs the layout an installed program has.
-func installCopy(from, to string) error {
+// Copies of one program made minutes apart differed too, by up to 5%,
+// in one side-by-side run on a loaded machine (seen once, not
+// understood): copy the programs of one comparison together.
+func CopyProgram(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err
@@ -127,7 +140,7 @@ func installCopy(from, to string) error {
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("copying %s: %v", from, err)
 	}
-	return os.Remove(from)
+	return nil
 }
 
 // output runs cmd and returns its standard output, trimmed; an error

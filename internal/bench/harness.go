@@ -51,7 +51,7 @@ func Run(cfg Config) (*Report, error) {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	h.env = cleanEnv
+	h.env = CleanEnv
 
 	steps := []struct {
 		name string

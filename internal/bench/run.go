@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// cleanEnv is the whole environment of every timed process, the same
+// CleanEnv is the whole environment of every timed process, the same
 // for every interpreter, so that nothing of the caller's (GOGC,
 // GOMAXPROCS, PYTHON*) changes what is measured. The programs are run
 // by absolute path, so PATH only serves what they might start.
-var cleanEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}
+var CleanEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}
 
 // A Command is one program run of a comparison.
 type Command struct {
