@@ -28,6 +28,10 @@
 //   - report.go, report.md.tmpl: the Report, whose Markdown is
 //     BENCHMARKS.md.
 //
+// Command internal/bench/cmd/sidebyside times the start-up of several
+// builds against each other in one run, with the same rounds and
+// intervals: how a change to what sstar does at start-up is measured.
+//
 // Unit tests of this package check the statistics, parsing, judging
 // and rendering only; nothing in `go test` is timed.
 package bench
