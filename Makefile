@@ -24,7 +24,7 @@ test-short:
 # prints the table, writes BENCHMARKS.md, fails when a budget is missed.
 # BENCHFLAGS=-quick for a rough check while developing.
 bench:
-	$(GO) run ./bench/cmd/sstarbench -go $(GO) $(BENCHFLAGS)
+	$(GO) run ./internal/bench/cmd/sstarbench -go $(GO) $(BENCHFLAGS)
 
 demo:
 	scripts/demo.sh

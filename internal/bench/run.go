@@ -8,6 +8,12 @@ import (
 	"time"
 )
 
+// CleanEnv is the whole environment of every timed process, the same
+// for every interpreter, so that nothing of the caller's (GOGC,
+// GOMAXPROCS, PYTHON*) changes what is measured. The programs are run
+// by absolute path, so PATH only serves what they might start.
+var CleanEnv = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}
+
 // A Command is one program run of a comparison.
 type Command struct {
 	Name string   // short label, e.g. "sstar"
@@ -42,13 +48,6 @@ func RunOnce(c Command) (wall, cpu time.Duration, stdout []byte, err error) {
 		return wall, cpu, out.Bytes(), fmt.Errorf("%s: output lacks %q:\n%s%s", c.Name, c.Want, tail(out.String(), 1000), tail(errb.String(), 1000))
 	}
 	return wall, cpu, out.Bytes(), nil
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // Interleave runs every command once untimed (a warm-up that also checks

@@ -10,6 +10,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sstar-project/sstar/opencode"
 )
 
 // Syscalls counts the system calls of one run, by name.
@@ -101,4 +105,56 @@ func DiffSyscalls(a, b Syscalls, units int, min float64) []SyscallDiff {
 		return out[i].Name < out[j].Name
 	})
 	return out
+}
+
+// syscalls counts system calls of the loading and start-up workloads
+// under strace, and measures what one cheap system call costs.
+func (h *harness) syscalls() error {
+	if h.strace == "" {
+		return nil
+	}
+	cost := syscallCost(filepath.Join(h.wl, ModulePath(0)))
+	for _, w := range []struct {
+		title, script, want, unit string
+		units                     int
+	}{
+		{"loading", LoadScript, WantLoad, "module", h.rep.Params.Modules},
+		{"start-up", StartupScript, WantStartup, "run", 1},
+	} {
+		a, err := CountSyscalls(h.strace, h.cmd("sstar", w.want, h.sstar, w.script), h.work)
+		if err != nil {
+			h.note("Counting system calls failed: %v", err)
+			return nil
+		}
+		b, err := CountSyscalls(h.strace, h.cmd("plain", w.want, h.plain, w.script), h.work)
+		if err != nil {
+			h.note("Counting system calls failed: %v", err)
+			return nil
+		}
+		min := 0.5
+		if w.units == 1 {
+			min = 1
+		}
+		h.rep.Syscalls = append(h.rep.Syscalls, SyscallSection{
+			Title: w.title, A: "sstar", B: "plain starlark", TotalA: a.Total(), TotalB: b.Total(),
+			Units: w.units, Unit: w.unit, Diffs: DiffSyscalls(a, b, w.units, min),
+			SyscallNS: cost, SyscallWhich: "getxattr(2) of a module",
+		})
+	}
+	return nil
+}
+
+// syscallCost returns the median time of getxattr(2) on path, in ns.
+func syscallCost(path string) float64 {
+	buf := make([]byte, 128)
+	const n = 20000
+	var trials []float64
+	for t := 0; t < 5; t++ {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			syscall.Getxattr(path, opencode.DefaultXattrName, buf)
+		}
+		trials = append(trials, float64(time.Since(start))/n)
+	}
+	return MedianFloat(trials)
 }

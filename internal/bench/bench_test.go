@@ -2,6 +2,8 @@ package bench
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,54 +52,51 @@ func TestRatio(t *testing.T) {
 	}
 }
 
-func TestPairedRatio(t *testing.T) {
+func TestPairedEstimate(t *testing.T) {
 	// Round 2 is a burst that slowed only a: the paired median ignores it.
 	a := &Sample{Wall: []time.Duration{110, 105, 300}, CPU: []time.Duration{10, 10, 10}}
 	b := &Sample{Wall: []time.Duration{100, 100, 100}, CPU: []time.Duration{10, 20, 5}}
-	if got := PairedRatio(a, b, false); got != 1.1 {
-		t.Errorf("PairedRatio wall = %v, want 1.1", got)
+	if got := PairedEstimate(a, b, false).Median; got != 1.1 {
+		t.Errorf("PairedEstimate wall = %v, want 1.1", got)
 	}
-	if got := PairedRatio(a, b, true); got != 1 {
-		t.Errorf("PairedRatio cpu = %v, want 1", got)
+	if got := PairedEstimate(a, b, true).Median; got != 1 {
+		t.Errorf("PairedEstimate cpu = %v, want 1", got)
 	}
-	if got := PairedRatio(&Sample{}, b, false); !math.IsNaN(got) {
-		t.Errorf("PairedRatio without rounds = %v, want NaN", got)
+	if got := PairedEstimate(&Sample{}, b, false); !math.IsNaN(got.Median) || got.Valid() {
+		t.Errorf("PairedEstimate without rounds = %+v, want NaN", got)
 	}
 }
 
-func TestMedianCI(t *testing.T) {
+func TestRatioEstimate(t *testing.T) {
 	xs := []float64{11, 3, 7, 1, 9, 5, 2, 10, 4, 8, 6} // 1..11, shuffled
-	for _, c := range []struct {
-		n      int
-		level  float64
-		lo, hi float64
-		cov    float64
-	}{
-		// n = 11: x(3) and x(9) cover 1 - 2*(1+11+55)/2048.
-		{11, 0.90, 3, 9, 1 - 2*67.0/2048},
-		// A 95% interval needs x(2) and x(10): 1 - 2*12/2048.
-		{11, 0.95, 2, 10, 1 - 2*12.0/2048},
-		// Three values reach only 75%: the whole range.
-		{3, 0.90, 3, 11, 0.75},
-	} {
-		in := append([]float64(nil), xs[:c.n]...)
-		lo, hi, cov := MedianCI(in, c.level)
-		if lo != c.lo || hi != c.hi || math.Abs(cov-c.cov) > 1e-12 {
-			t.Errorf("MedianCI(%v, %v) = %v, %v, %v; want %v, %v, %v", xs[:c.n], c.level, lo, hi, cov, c.lo, c.hi, c.cov)
-		}
-		for i := range in {
-			if in[i] != xs[i] {
-				t.Fatal("MedianCI reordered its argument")
-			}
+	ones := []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+	in := append([]float64(nil), xs...)
+	e := RatioEstimate(in, ones)
+	// benchmath's interval for the median of 11 values at 90%: the
+	// order statistics x(3) and x(9), which cover 1 - 2*(1+11+55)/2048
+	// (B ~ Binomial(11, 1/2) falls in [3, 9) with that probability).
+	if e.Median != 6 || e.Lo != 3 || e.Hi != 9 || math.Abs(e.Coverage-(1-2*67.0/2048)) > 1e-12 {
+		t.Errorf("RatioEstimate(1..11) = %+v; want 6 in [3, 9], coverage %v", e, 1-2*67.0/2048)
+	}
+	for i := range in {
+		if in[i] != xs[i] {
+			t.Fatal("RatioEstimate reordered its argument")
 		}
 	}
-	if lo, hi, _ := MedianCI(nil, 0.9); !math.IsNaN(lo) || !math.IsNaN(hi) {
-		t.Errorf("MedianCI(nil) = %v, %v, want NaN", lo, hi)
+	// Three rounds cannot give a 90% interval: it is unbounded, still
+	// valid, and never decides a budget.
+	e = RatioEstimate(xs[:3], ones[:3])
+	if !e.Valid() || !math.IsInf(e.Lo, -1) || !math.IsInf(e.Hi, 1) || !strings.Contains(e.String(), "too few rounds") {
+		t.Errorf("RatioEstimate of 3 = %+v (%s)", e, e)
 	}
-	a := &Sample{Wall: []time.Duration{110, 105, 300, 100, 120}}
-	b := &Sample{Wall: []time.Duration{100, 100, 100, 100, 100}}
-	e := PairedEstimate(a, b, false)
-	if e.Median != 1.1 || e.Lo != 1 || e.Hi != 3 || e.String() != "1.100× (1.000–3.000)" {
+	if b := MaxRatioCI(Budgets[Startup], e); b.Status != Unresolved {
+		t.Errorf("an unbounded interval is %v, want UNRESOLVED", b.Status)
+	}
+	// A pair with a zero denominator is left out; five rounds reach 90%
+	// only with the whole range (1 - 2/32).
+	a := &Sample{Wall: []time.Duration{110, 105, 300, 100, 120, 999}}
+	b := &Sample{Wall: []time.Duration{100, 100, 100, 100, 100, 0}}
+	if e := PairedEstimate(a, b, false); e.Median != 1.1 || e.String() != "1.100× (1.000–3.000)" || e.Coverage != 1-2.0/32 {
 		t.Errorf("PairedEstimate = %+v (%s)", e, e)
 	}
 }
@@ -118,6 +117,7 @@ func TestFormatDuration(t *testing.T) {
 }
 
 func TestBudgets(t *testing.T) {
+	compute := Limit{Name: "compute", Kind: MaxRatio, Bound: 1.03, Versus: "plain"}
 	for _, c := range []struct {
 		e    Estimate
 		want Status
@@ -128,7 +128,7 @@ func TestBudgets(t *testing.T) {
 		{Estimate{1.05, 1.00, 1.08, 0.93}, Unresolved}, // over, but not shown to be
 		{Estimate{math.NaN(), math.NaN(), math.NaN(), 0}, Fail},
 	} {
-		if b := MaxRatioCI("compute", c.e, 1.03, "plain"); b.Status != c.want {
+		if b := MaxRatioCI(compute, c.e); b.Status != c.want {
 			t.Errorf("%v against 1.03: %v (%s), want %v", c.e, b.Status, b.Why, c.want)
 		}
 	}
@@ -143,14 +143,15 @@ func TestBudgets(t *testing.T) {
 		{Estimate{1.009, 1.005, 1.012, 0.95}, Estimate{1.10, 1.06, 1.15, 0.93}, Fail}, // whole processes are over on their own
 		{Estimate{math.NaN(), math.NaN(), math.NaN(), 0}, noisy, Fail},
 	} {
-		if b := MaxRatioInProcess("compute", c.in, c.whole, 1.03, "plain"); b.Status != c.want {
+		if b := MaxRatioInProcess(compute, c.in, c.whole); b.Status != c.want {
 			t.Errorf("in one process %v, whole %v, against 1.03: %v (%s), want %v", c.in, c.whole, b.Status, b.Why, c.want)
 		}
 	}
-	if b := MinFactor("hook", 20, 290, 10, "CPython"); b.Status != Pass {
+	hook := Limit{Name: "hook", Kind: MinFactor, Bound: 10, Versus: "CPython"}
+	if b := AtLeastFactor(hook, 20, 290); b.Status != Pass {
 		t.Errorf("20 ns vs 290 ns: %v %s", b.Status, b.Why)
 	}
-	if b := MinFactor("hook", 56, 290, 10, "CPython"); b.Status != Fail || !strings.Contains(b.Why, "29.0 ns") {
+	if b := AtLeastFactor(hook, 56, 290); b.Status != Fail || !strings.Contains(b.Why, "29.0 ns") {
 		t.Errorf("56 ns vs 290 ns: %v %q", b.Status, b.Why)
 	}
 	ok := &Micro{Metrics: map[string]float64{"ns/op": 2.1, "allocs/op": 0}}
@@ -158,7 +159,7 @@ func TestBudgets(t *testing.T) {
 	allocs := &Micro{Metrics: map[string]float64{"ns/op": 2.1, "allocs/op": 1}}
 	noMem := &Micro{Metrics: map[string]float64{"ns/op": 2.1}}
 	for m, want := range map[*Micro]Status{ok: Pass, slow: Fail, allocs: Fail, noMem: Fail, nil: Fail} {
-		if b := NoHookRaise("raise", m, 5); b.Status != want {
+		if b := NoHookRaise(Limit{Name: "raise", Kind: MaxNS, Bound: 5}, m); b.Status != want {
 			t.Errorf("NoHookRaise(%v) = %v, want %v", m, b.Status, want)
 		}
 	}
@@ -243,8 +244,8 @@ func TestStrace(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
-	pass := MaxRatioCI("start-up", Estimate{1.1, 1.05, 1.15, 0.93}, 1.25, "plain")
-	fail := MaxRatioCI("compute", Estimate{1.1, 1.05, 1.15, 0.93}, 1.03, "plain")
+	pass := MaxRatioCI(Budgets[Startup], Estimate{1.1, 1.05, 1.15, 0.93})
+	fail := MaxRatioCI(Budgets[Compute], Estimate{1.1, 1.05, 1.15, 0.93})
 	r := &Report{
 		Command: "make bench",
 		Params:  Params{Modules: 500, Events: 1000, Files: 10, FileSize: 100, ComputeRounds: 7},
@@ -273,10 +274,73 @@ func TestReport(t *testing.T) {
 	if !strings.Contains(table, `compute \| pipes`) || !strings.Contains(table, "FAIL: ") {
 		t.Errorf("table:\n%s", table)
 	}
+	r.Syscalls = []SyscallSection{{Title: "loading", A: "sstar", B: "plain starlark", TotalA: 1500, TotalB: 1000, Units: 500, Unit: "module",
+		Diffs: []SyscallDiff{{Name: "fgetxattr", A: 500, B: 0, PerUnit: 1}}, SyscallNS: 800, SyscallWhich: "getxattr(2) of a module"}}
+	r.Notes = []string{"a note"}
 	md := r.Markdown()
-	for _, want := range []string{"# Benchmarks", "## Machine", "## Method", "BenchmarkRaise/0hooks", "| audit "} {
+	for _, want := range []string{
+		"# Benchmarks", "## Machine", "## Method", "BenchmarkRaise/0hooks", "| audit ",
+		"- python3: not found",
+		"## Budgets\n\n- PASS start-up: ",
+		"- start-up: ≤ 1.25× plain; a one-line script",
+		"## Notes on this run\n\n- a note\n",
+		"## System calls: loading\n\nCounted with `strace -f -c` (one run each): sstar made 1500 system calls, plain starlark 1000; +1.0 per module. One getxattr(2) of a module costs 800 ns here",
+		"| fgetxattr   | 500   | 0              | +1.00                 |",
+		"then startup 3 rounds, interleaved",
+		"one script that loads 500 small modules",
+	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q", want)
 		}
+	}
+	if strings.Contains(md, "<no value>") || strings.Contains(md, "Quick mode") {
+		t.Errorf("Markdown:\n%s", md)
+	}
+	r.Quick = true
+	if md := r.Markdown(); !strings.Contains(md, "**Quick mode: ") {
+		t.Error("quick mode is not said")
+	}
+}
+
+func TestBudgetTable(t *testing.T) {
+	for id, l := range Budgets {
+		if l.Name == "" || l.Bound <= 0 || l.Why == "" {
+			t.Errorf("Budgets[%d] is incomplete: %+v", id, l)
+		}
+	}
+	for l, want := range map[Limit]string{
+		Budgets[Startup]:      "≤ 1.25× plain",
+		Budgets[Loading]:      "≤ 1.30× plain, unverified",
+		Budgets[RaiseNoHooks]: "< 5 ns, 0 allocs",
+		Budgets[GoHook]:       "≥ 10× cheaper than CPython",
+	} {
+		if l.String() != want {
+			t.Errorf("%s reads %q, want %q", l.Name, l, want)
+		}
+	}
+}
+
+func TestCopyProgram(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "prog.linked"), filepath.Join(dir, "prog")
+	if err := os.WriteFile(from, []byte("\x7fELF..."), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyProgram(from, to); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(to)
+	st, _ := os.Stat(to)
+	if err != nil || string(b) != "\x7fELF..." || st.Mode().Perm()&0o100 == 0 { // executable (the umask decides the rest)
+		t.Errorf("copy is %q, mode %v, err %v", b, st.Mode(), err)
+	}
+	if err := CopyProgram(from, to); err == nil {
+		t.Error("CopyProgram overwrote an existing file")
+	}
+	if err := installCopy(from, filepath.Join(dir, "prog2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(from); !os.IsNotExist(err) {
+		t.Errorf("installCopy left the linker's file: %v", err)
 	}
 }

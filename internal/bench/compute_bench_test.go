@@ -34,7 +34,7 @@ import (
 // process start-up, not a burst of load between two processes. The
 // metrics guarded/plain and host/plain are medians of the per-op ratios
 // (the rounds of one op are adjacent in time), host/plain-lo and -hi the
-// distribution-free interval around the latter (MedianCI, at least 90%),
+// distribution-free interval around the latter (RatioEstimate, at least 90%),
 // on which the harness judges the compute budget; the whole-process
 // comparison is the harness's compute row.
 func BenchmarkCompute(b *testing.B) {
@@ -87,12 +87,12 @@ func BenchmarkCompute(b *testing.B) {
 	plain := modes[0].ns
 	b.ReportMetric(MedianFloat(plain), "plain-ns/round")
 	b.ReportMetric(MedianFloat(host.ns), "host-ns/round")
-	b.ReportMetric(medianRatio(modes[1].ns, plain), "guarded/plain")
-	b.ReportMetric(medianRatio(host.ns, plain), "host/plain")
-	lo, hi, cov := MedianCI(ratios(host.ns, plain), ciLevel)
-	b.ReportMetric(lo, "host/plain-lo")
-	b.ReportMetric(hi, "host/plain-hi")
-	b.ReportMetric(cov, "host/plain-coverage")
+	b.ReportMetric(RatioEstimate(modes[1].ns, plain).Median, "guarded/plain")
+	e := RatioEstimate(host.ns, plain)
+	b.ReportMetric(e.Median, "host/plain")
+	b.ReportMetric(e.Lo, "host/plain-lo")
+	b.ReportMetric(e.Hi, "host/plain-hi")
+	b.ReportMetric(e.Coverage, "host/plain-coverage")
 }
 
 // computeMode is one way of running the compute script's step function,
@@ -101,16 +101,6 @@ type computeMode struct {
 	t    *starlark.Thread
 	step starlark.Value
 	ns   []float64
-}
-
-func medianRatio(xs, ys []float64) float64 { return MedianFloat(ratios(xs, ys)) }
-
-func ratios(xs, ys []float64) []float64 {
-	r := make([]float64, len(xs))
-	for i := range xs {
-		r[i] = xs[i] / ys[i]
-	}
-	return r
 }
 
 // memOpener vouches for one script held in memory.

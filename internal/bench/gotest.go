@@ -1,12 +1,11 @@
 package bench
 
 import (
-	"bufio"
 	"io"
 	"regexp"
 	"sort"
-	"strconv"
-	"strings"
+
+	"golang.org/x/perf/benchfmt"
 )
 
 // A Micro is one Go benchmark's result: the median of each metric over
@@ -27,51 +26,48 @@ func (m *Micro) Metric(unit string) (float64, bool) {
 	return v, ok
 }
 
-var procSuffix = regexp.MustCompile(`-\d+$`)
-
 // ParseGoBench reads the text output of `go test -bench` (any number of
-// packages, any -count) and returns the benchmarks in the order first
-// seen, each metric the median over its runs.
+// packages, any -count) with golang.org/x/perf/benchfmt and returns the
+// benchmarks in the order first seen, each metric the median over its
+// runs. Lines benchfmt cannot read as results (a benchmark's failure,
+// the test log) are not results and are left out. Metrics keep the
+// units the benchmark printed ("ns/op", not benchfmt's tidied "sec/op"),
+// as the report and the budgets speak of them.
 func ParseGoBench(r io.Reader) ([]*Micro, error) {
 	type key struct{ pkg, name string }
 	var order []key
 	values := map[key]map[string][]float64{}
 	runs := map[key]int{}
-	pkg := ""
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
-			pkg = strings.TrimSpace(p)
-			continue
+	br := benchfmt.NewReader(r, "go test -bench")
+	for br.Scan() {
+		res, ok := br.Result().(*benchfmt.Result)
+		if !ok {
+			continue // a *benchfmt.SyntaxError or unit metadata
 		}
-		if !strings.HasPrefix(line, "Benchmark") {
-			continue
+		// benchfmt's names leave out the "Benchmark" that go test
+		// prints, and the -GOMAXPROCS suffix is a part of its own.
+		base, parts := res.Name.Parts()
+		name := "Benchmark" + string(base)
+		for _, p := range parts {
+			if p[0] == '/' {
+				name += string(p)
+			}
 		}
-		f := strings.Fields(line)
-		// name, iterations, then value-unit pairs.
-		if len(f) < 4 || len(f)%2 != 0 {
-			continue
-		}
-		if _, err := strconv.ParseInt(f[1], 10, 64); err != nil {
-			continue
-		}
-		k := key{pkg, procSuffix.ReplaceAllString(f[0], "")}
+		k := key{res.GetConfig("pkg"), name}
 		if _, seen := values[k]; !seen {
 			values[k] = map[string][]float64{}
 			order = append(order, k)
 		}
-		for i := 2; i+1 < len(f); i += 2 {
-			v, err := strconv.ParseFloat(f[i], 64)
-			if err != nil {
-				continue
+		for _, v := range res.Values {
+			unit, val := v.Unit, v.Value
+			if v.OrigUnit != "" {
+				unit, val = v.OrigUnit, v.OrigValue
 			}
-			values[k][f[i+1]] = append(values[k][f[i+1]], v)
+			values[k][unit] = append(values[k][unit], val)
 		}
 		runs[k]++
 	}
-	if err := sc.Err(); err != nil {
+	if err := br.Err(); err != nil {
 		return nil, err
 	}
 	out := make([]*Micro, 0, len(order))

@@ -5,7 +5,20 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"golang.org/x/perf/benchmath"
 )
+
+// The statistics: medians and quartiles for the tables, and the
+// estimate a ratio budget is judged on. golang.org/x/perf/benchmath
+// gives the interval around a median that assumes nothing about the
+// distribution (AssumeNothing: two order statistics, their coverage
+// from the binomial distribution). What it does not have is the
+// pairing: its comparisons (Compare, a Mann-Whitney U test) are between
+// two independent samples and give no interval on their ratio, while
+// the harness's runs come in rounds whose two runs met the same state
+// of the machine. So the ratio of each round is taken here, and
+// benchmath summarises those ratios.
 
 // A Sample is the repeated measurements of one command or benchmark.
 type Sample struct {
@@ -26,11 +39,7 @@ func (s *Sample) Spread() float64 { return Spread(s.Wall) }
 // Median returns the median of ds (the mean of the middle two for an even
 // count), or 0 for none. ds is not modified.
 func Median(ds []time.Duration) time.Duration {
-	f := make([]float64, len(ds))
-	for i, d := range ds {
-		f[i] = float64(d)
-	}
-	return time.Duration(math.Round(MedianFloat(f)))
+	return time.Duration(math.Round(MedianFloat(floats(ds))))
 }
 
 // MedianFloat returns the median of xs, or 0 for none. xs is not modified.
@@ -44,10 +53,7 @@ func Spread(ds []time.Duration) float64 {
 	if len(ds) < 4 {
 		return 0
 	}
-	f := make([]float64, len(ds))
-	for i, d := range ds {
-		f[i] = float64(d)
-	}
+	f := floats(ds)
 	m := quantile(f, 0.5)
 	if m == 0 {
 		return 0
@@ -55,8 +61,17 @@ func Spread(ds []time.Duration) float64 {
 	return (quantile(f, 0.75) - quantile(f, 0.25)) / 2 / m
 }
 
+func floats(ds []time.Duration) []float64 {
+	f := make([]float64, len(ds))
+	for i, d := range ds {
+		f[i] = float64(d)
+	}
+	return f
+}
+
 // quantile returns the q-quantile of xs by linear interpolation between
-// closest ranks (the method of R's default and numpy's "linear").
+// closest ranks (the method of R's default and numpy's "linear"; for
+// the median it agrees with benchmath's).
 func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return 0
@@ -69,19 +84,10 @@ func quantile(xs []float64, q float64) float64 {
 	return s[lo] + (s[hi]-s[lo])*(pos-float64(lo))
 }
 
-// PairedRatio returns the median over rounds of a's time divided by b's
-// in the same round (wall time, or CPU time if cpu), for samples taken by
-// Interleave: runs of one round are next to each other in time, so a
-// burst of load that hits one round is one outlier among the ratios
-// instead of a shift of one median. NaN without rounds.
-func PairedRatio(a, b *Sample, cpu bool) float64 {
-	return PairedEstimate(a, b, cpu).Median
-}
-
 // An Estimate is a median with a confidence interval around it.
 type Estimate struct {
 	Median   float64
-	Lo, Hi   float64 // the interval
+	Lo, Hi   float64 // the interval; ±Inf when there were too few values for one
 	Coverage float64 // the probability that the interval holds the true median
 }
 
@@ -95,63 +101,45 @@ func (e Estimate) String() string {
 	if !e.Valid() {
 		return "—"
 	}
+	if math.IsInf(e.Lo, 0) || math.IsInf(e.Hi, 0) {
+		return fmt.Sprintf("%.3f× (too few rounds for an interval)", e.Median)
+	}
 	return fmt.Sprintf("%.3f× (%.3f–%.3f)", e.Median, e.Lo, e.Hi)
 }
 
 // ciLevel is the least coverage of the intervals the harness reports.
 const ciLevel = 0.90
 
-// PairedEstimate is PairedRatio with a distribution-free interval
-// (MedianCI, at least 90%) around the median of the per-round ratios.
+// PairedEstimate estimates a's time over b's (wall time, or CPU time if
+// cpu), for samples taken by Interleave: the median over rounds of the
+// two runs' ratio within each round, with RatioEstimate's interval. The
+// runs of one round are next to each other in time, so a burst of load
+// that hits one round is one outlier among the ratios instead of a shift
+// of one median. A NaN median without rounds.
 func PairedEstimate(a, b *Sample, cpu bool) Estimate {
 	x, y := a.Wall, b.Wall
 	if cpu {
 		x, y = a.CPU, b.CPU
 	}
+	return RatioEstimate(floats(x), floats(y))
+}
+
+// RatioEstimate returns the median of the paired ratios x[i]/y[i] (pairs
+// with y[i] ≤ 0 left out) and benchmath's distribution-free interval
+// for it, at least ciLevel. A NaN median for no pairs.
+func RatioEstimate(x, y []float64) Estimate {
 	n := min(len(x), len(y))
 	rs := make([]float64, 0, n)
 	for i := 0; i < n; i++ {
 		if y[i] > 0 {
-			rs = append(rs, float64(x[i])/float64(y[i]))
+			rs = append(rs, x[i]/y[i])
 		}
 	}
 	if len(rs) == 0 {
 		return Estimate{Median: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
 	}
-	lo, hi, cov := MedianCI(rs, ciLevel)
-	return Estimate{Median: MedianFloat(rs), Lo: lo, Hi: hi, Coverage: cov}
-}
-
-// MedianCI returns a confidence interval for the median of the
-// distribution xs were drawn from, assuming nothing about its shape: the
-// order statistics x(k) and x(n+1-k) of the sorted values (1-based), for
-// the largest k whose coverage, 1 - 2·P(B < k) with B ~ Binomial(n, 1/2),
-// is at least level. It returns the interval and its coverage; with too
-// few values to reach level, the whole range and its lower coverage.
-// NaNs for no values.
-func MedianCI(xs []float64, level float64) (lo, hi, coverage float64) {
-	n := len(xs)
-	if n == 0 {
-		return math.NaN(), math.NaN(), 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	k := 1
-	cdf := binomHalfPMF(n, 0) // P(B < k) for k = 1
-	for k+1 <= n+1-(k+1) {
-		next := cdf + binomHalfPMF(n, k) // P(B < k+1)
-		if 1-2*next < level {
-			break
-		}
-		k, cdf = k+1, next
-	}
-	return s[k-1], s[n-k], 1 - 2*cdf
-}
-
-// binomHalfPMF returns P(B = i) for B ~ Binomial(n, 1/2).
-func binomHalfPMF(n, i int) float64 {
-	lg := func(x int) float64 { v, _ := math.Lgamma(float64(x + 1)); return v }
-	return math.Exp(lg(n) - lg(i) - lg(n-i) - float64(n)*math.Ln2)
+	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(rs, &benchmath.DefaultThresholds), ciLevel)
+	return Estimate{Median: s.Center, Lo: s.Lo, Hi: s.Hi, Coverage: s.Confidence}
 }
 
 // Ratio returns a/b, or NaN when b is zero.
@@ -160,34 +148,4 @@ func Ratio(a, b time.Duration) float64 {
 		return math.NaN()
 	}
 	return float64(a) / float64(b)
-}
-
-// FormatDuration renders d with three significant figures in a unit that
-// suits it (ns, µs, ms or s).
-func FormatDuration(d time.Duration) string {
-	return formatNS(float64(d))
-}
-
-func formatNS(ns float64) string {
-	switch a := math.Abs(ns); {
-	case a < 1e3:
-		return sig3(ns) + " ns"
-	case a < 1e6:
-		return sig3(ns/1e3) + " µs"
-	case a < 1e9:
-		return sig3(ns/1e6) + " ms"
-	}
-	return sig3(ns/1e9) + " s"
-}
-
-// sig3 formats x with three significant figures, without an exponent.
-func sig3(x float64) string {
-	a := math.Abs(x)
-	switch {
-	case a >= 100:
-		return fmt.Sprintf("%.0f", x)
-	case a >= 10:
-		return fmt.Sprintf("%.1f", x)
-	}
-	return fmt.Sprintf("%.2f", x)
 }

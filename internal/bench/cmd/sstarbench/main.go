@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sstar-project/sstar/bench"
+	"github.com/sstar-project/sstar/internal/bench"
 )
 
 func main() {
