@@ -8,6 +8,7 @@ all: build
 # CGO_ENABLED=0: no C library, so no resolver reading RES_OPTIONS & co.
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/sstar ./cmd/sstar
+	CGO_ENABLED=0 $(GO) build -o bin/sstar-sinks ./cmd/sstar-sinks
 
 # Everything the tests need (root-only parts skip with a message elsewhere).
 deps:

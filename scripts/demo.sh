@@ -9,6 +9,7 @@ run() { printf '$ %s\n' "$*"; "$@"; echo "(exit status $?)"; }
 
 say "build"
 CGO_ENABLED=0 go build -o bin/sstar ./cmd/sstar || exit 1
+CGO_ENABLED=0 go build -o bin/sstar-sinks ./cmd/sstar-sinks || exit 1
 sstar=bin/sstar
 run $sstar --version
 

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/sstar-project/sstar/internal/netsinks"
 	"github.com/sstar-project/sstar/policy"
 )
 
@@ -21,12 +23,17 @@ func TestMain(m *testing.M) {
 			// story depends on the machine's /etc.
 			policy.SystemPath = os.Getenv("TEST_SYSTEM_POLICY")
 			policy.Required = os.Getenv("TEST_POLICY_REQUIRED") // as -ldflags -X would
+			// The sink process is this test binary too, by another name.
+			if p, err := exec.LookPath("sstar-sinks"); err == nil {
+				sinksPath = p
+			}
 			var stdout io.Writer = os.Stdout
 			if stdoutClosed() { // as main does
 				stdout = closedWriter{}
 			}
 			os.Exit(sstar(os.Args[1:], stdout, os.Stderr))
 		},
+		"sstar-sinks":      netsinks.Main,
 		"undo-env-child":   undoEnvChild,
 		"sstar-securebits": sstarSecurebits,
 		"sstar-badself": func() {

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -13,28 +17,79 @@ import (
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/jsonl"
 	"github.com/sstar-project/sstar/audit/record"
-	"github.com/sstar-project/sstar/audit/syslog"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/harden"
+	"github.com/sstar-project/sstar/internal/ospath"
+	"github.com/sstar-project/sstar/internal/sinkproc"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/policy"
 )
 
-// openSink opens the sink s names, for the run's record fan-out.
-func openSink(s policy.Sink) (record.Sink, error) {
+// openSink opens the sink spec names, for the run's record fan-out. A
+// JSON Lines log is written by sstar itself; a sink that needs the
+// network stack (syslog) runs in the run's sink process (see
+// internal/sinkproc), which is started for the first one.
+func (s *session) openSink(spec policy.Sink) (record.Sink, error) {
 	switch {
-	case s.AuditLog != "" && s.Syslog != "":
-		return nil, fmt.Errorf("a sink is an audit log or a syslog server, not both (%s, %s)", s.AuditLog, s.Syslog)
-	case s.AuditLog != "":
-		log, err := jsonl.Open(s.AuditLog)
+	case spec.AuditLog != "" && spec.Syslog != "":
+		return nil, fmt.Errorf("a sink is an audit log or a syslog server, not both (%s, %s)", spec.AuditLog, spec.Syslog)
+	case spec.AuditLog != "":
+		log, err := jsonl.Open(spec.AuditLog)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the %v; check the path and its directory's permissions", err)
 		}
 		return log, nil
-	case s.Syslog != "":
-		return syslog.Dial(syslog.Options{Addr: s.Syslog, CAFile: s.SyslogCA, CertFile: s.SyslogCert, KeyFile: s.SyslogKey})
+	case spec.Syslog != "":
+		if s.sinkproc == nil {
+			path, err := sinkProcess()
+			if err != nil {
+				return nil, err
+			}
+			if s.sinkproc, err = sinkproc.Start(path, os.Stderr); err != nil {
+				return nil, err
+			}
+		}
+		data, err := json.Marshal(spec)
+		if err != nil {
+			return nil, err
+		}
+		return s.sinkproc.Open(data)
 	}
 	return nil, errors.New("an empty sink: give an audit log path or a syslog address")
+}
+
+// sinksPath is where the sink process is, if set at build time (go build
+// -ldflags "-X main.sinksPath=/usr/libexec/sstar/sstar-sinks"); by
+// default, sstar-sinks in the directory of sstar's own executable.
+var sinksPath string
+
+// sinkProcess returns the sink process's path, checked as the system
+// policy is: a regular file that only its owner can write, and owned by
+// root or by the owner of sstar itself, so that whoever cannot replace
+// sstar cannot replace the program its records go through either.
+func sinkProcess() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("cannot find sstar's own executable to find sstar-sinks next to it: %v", err)
+	}
+	path := sinksPath
+	if path == "" {
+		path = filepath.Join(filepath.Dir(self), "sstar-sinks")
+	}
+	var st, me syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return "", fmt.Errorf("the sink process %s, which sends records to syslog, is missing: %v; install it next to sstar (make build makes bin/sstar-sinks)", path, ospath.Reason(err))
+	}
+	syscall.Stat(self, &me)
+	switch {
+	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
+		return "", fmt.Errorf("the sink process %s is not a regular file", path)
+	case st.Mode&0o022 != 0:
+		return "", fmt.Errorf("the sink process %s is writable by group or others (mode %04o); chmod go-w %s", path, st.Mode&0o7777, path)
+	case st.Uid != 0 && st.Uid != me.Uid:
+		return "", fmt.Errorf("the sink process %s is owned by uid %d, neither root nor sstar's owner (uid %d)", path, st.Uid, me.Uid)
+	}
+	return path, nil
 }
 
 // addSink opens spec and adds it to the run's fan-out (which first gives
@@ -42,7 +97,7 @@ func openSink(s policy.Sink) (record.Sink, error) {
 // records to (the system policy's mandatory log named again with
 // --audit-log, say) is that sink: the file gets each record once.
 func (s *session) addSink(spec policy.Sink) error {
-	sink, err := openSink(spec)
+	sink, err := s.openSink(spec)
 	if err != nil {
 		return err
 	}
@@ -71,6 +126,7 @@ type session struct {
 	settings *policy.Settings
 	life     life
 	logs     []*jsonl.Log // the audit logs among the sinks
+	sinkproc *sinkproc.Client
 }
 
 // boot starts a session: it opens the sinks the flags name, finds the
@@ -148,7 +204,11 @@ func (s *session) refuse(stderr io.Writer, k audit.Kind, why string, args ...sta
 // the run's exit status: status, or exitUnrecorded if a sink could not
 // confirm that it recorded the run's last events (said on stderr).
 func (s *session) close(stderr io.Writer, status int) int {
-	if err := s.fan.Close(); err != nil {
+	err := s.fan.Close()
+	if s.sinkproc != nil {
+		err = errors.Join(err, s.sinkproc.Close())
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "sstar: CRITICAL: %s\n", strings.ReplaceAll(err.Error(), "\n", "\nsstar: CRITICAL: "))
 		status = exitUnrecorded
 	}
