@@ -10,8 +10,11 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/audit/journald"
 	"github.com/sstar-project/sstar/audit/jsonl"
+	"github.com/sstar-project/sstar/audit/kaudit"
 	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/audit/relp"
 	"github.com/sstar-project/sstar/audit/syslog"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/harden"
@@ -22,8 +25,8 @@ import (
 // openSink opens the sink s names, for the run's record fan-out.
 func openSink(s policy.Sink) (record.Sink, error) {
 	switch {
-	case s.AuditLog != "" && s.Syslog != "":
-		return nil, fmt.Errorf("a sink is an audit log or a syslog server, not both (%s, %s)", s.AuditLog, s.Syslog)
+	case s.Kinds() > 1:
+		return nil, fmt.Errorf("a sink names one destination, not several (%+v)", s)
 	case s.AuditLog != "":
 		log, err := jsonl.Open(s.AuditLog)
 		if err != nil {
@@ -32,8 +35,14 @@ func openSink(s policy.Sink) (record.Sink, error) {
 		return log, nil
 	case s.Syslog != "":
 		return syslog.Dial(syslog.Options{Addr: s.Syslog, CAFile: s.SyslogCA, CertFile: s.SyslogCert, KeyFile: s.SyslogKey})
+	case s.Relp != "":
+		return relp.Dial(relp.Options{Addr: s.Relp, CAFile: s.SyslogCA, CertFile: s.SyslogCert, KeyFile: s.SyslogKey})
+	case s.Journald:
+		return journald.Dial(journald.Options{})
+	case s.KernelAudit:
+		return kaudit.Dial(kaudit.Options{})
 	}
-	return nil, errors.New("an empty sink: give an audit log path or a syslog address")
+	return nil, errors.New("an empty sink: give an audit log path, a syslog or RELP address, journald or the kernel audit log")
 }
 
 // addSink opens s and adds it to fan (which first gives it every record
