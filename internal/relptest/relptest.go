@@ -136,7 +136,9 @@ func Config(dir string, port int, out string, tls bool, syslogPort int) string {
 		fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"out\")\n", syslogPort)
 	}
 	conf.WriteString("template(name=\"fields\" type=\"string\" string=\"%syslogfacility%\\t%syslogseverity%\\t%hostname%\\t%app-name%\\t%procid%\\t%msgid%\\t%structured-data%\\t%msg%\\n\")\n")
-	fmt.Fprintf(&conf, "ruleset(name=\"out\") { action(type=\"omfile\" file=%q template=\"fields\") }\n", out)
+	// A direct queue: imrelp acknowledges a message only after omfile
+	// wrote it, so that an acknowledged record survives rsyslogd's kill.
+	fmt.Fprintf(&conf, "ruleset(name=\"out\" queue.type=\"Direct\") { action(type=\"omfile\" file=%q template=\"fields\") }\n", out)
 	return conf.String()
 }
 
