@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sstar-project/sstar/audit/kaudit"
+	"github.com/sstar-project/sstar/internal/kaudittest"
+	"github.com/sstar-project/sstar/internal/relptest"
+)
+
+// sstarCmd is the sstar command as the stories run it: this test binary
+// under the name sstar (TestMain dispatches on it), with no system
+// policy, in dir.
+func sstarCmd(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := &exec.Cmd{Path: exe, Args: append([]string{"sstar"}, args...), Dir: dir}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TEST_SYSTEM_POLICY=" + filepath.Join(dir, "etc/sstar/policy.star")}
+	return cmd
+}
+
+// script writes a stamped script into a new directory.
+func script(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "script.star"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sstarCmd(t, dir, "trust", "script.star").CombinedOutput(); err != nil {
+		t.Skipf("cannot stamp a script here (%v): %s", err, out)
+	}
+	return dir
+}
+
+// A run with --relp: every event of the run arrives, in order, from
+// sstar.run_file to the script's last, with seq 1, 2, 3, ...
+func TestRELPRun(t *testing.T) {
+	srv := relptest.Start(t, relptest.Options{})
+	dir := script(t, "for i in range(200):\n    sys.audit(\"app.step\", i)\nprint(\"done\")\n")
+	out, err := sstarCmd(t, dir, "--relp", srv.Addr(), "script.star").CombinedOutput()
+	if err != nil || string(out) != "done\n" {
+		t.Fatalf("sstar: %v\n%s", err, out)
+	}
+	msgs := srv.Messages()
+	if len(msgs) < 201 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	steps := 0
+	for i, m := range msgs {
+		if m.Params["seq"] != strconv.Itoa(i+1) || m.Params["run"] != msgs[0].Params["run"] {
+			t.Fatalf("message %d: %v", i, m.Params)
+		}
+		if m.Params["event"] == "app.step" {
+			if m.Params["args"] != "["+strconv.Itoa(steps)+"]" {
+				t.Fatalf("message %d: %v", i, m.Params)
+			}
+			steps++
+		}
+	}
+	if steps != 200 || msgs[0].Params["event"] != "sstar.run_file" || msgs[len(msgs)-1].Params["args"] != "[199]" {
+		t.Fatalf("%d steps; first %s, last %s", steps, msgs[0].Params["event"], msgs[len(msgs)-1].Params["event"])
+	}
+}
+
+// The RELP server killed mid-run: the script stops at the first event
+// that was not acknowledged, and sstar exits 255. Every step the script
+// took (it prints after each event) has its record on the server.
+func TestRELPServerKilledMidRun(t *testing.T) {
+	srv := relptest.Start(t, relptest.Options{})
+	dir := script(t, "for i in range(1000000):\n    sys.audit(\"app.step\", i)\n    print(i)\n")
+	cmd := sstarCmd(t, dir, "--relp", srv.Addr(), "script.star")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	printed := -1
+	for sc.Scan() {
+		n, err := strconv.Atoi(sc.Text())
+		if err != nil {
+			t.Fatalf("stdout: %q", sc.Text())
+		}
+		printed = n
+		if n == 100 {
+			srv.Kill()
+		}
+	}
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 255 {
+		t.Fatalf("sstar after the server was killed: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "sstar: CRITICAL: ") || !strings.Contains(stderr.String(), "not acknowledged") {
+		t.Fatalf("stderr: %s", stderr.String())
+	}
+	if printed < 100 || printed > 100000 {
+		t.Fatalf("the script printed up to %d", printed)
+	}
+	got := map[string]bool{}
+	for _, m := range srv.Messages() {
+		if m.Params["event"] == "app.step" {
+			got[m.Params["args"]] = true
+		}
+	}
+	for i := 0; i <= printed; i++ {
+		if !got["["+strconv.Itoa(i)+"]"] {
+			t.Fatalf("step %d ran, but its record is not on the server (%d steps ran, %d recorded)", i, printed+1, len(got))
+		}
+	}
+	t.Logf("%d steps ran, %d recorded; %s", printed+1, len(got), strings.TrimSpace(stderr.String()))
+}
+
+// A run with --kernel-audit: the kernel's records of the run parse back
+// to its events, in order.
+func TestKernelAuditRun(t *testing.T) {
+	kaudittest.Enable(t)
+	rd := kaudittest.Read(t, kaudit.RecordType)
+	dir := script(t, "sys.audit(\"app.hello\", 1, \"two words\")\nprint(\"hello\")\n")
+	out, err := sstarCmd(t, dir, "--kernel-audit", "script.star").CombinedOutput()
+	if err != nil || string(out) != "hello\n" {
+		t.Fatalf("sstar: %v\n%s", err, out)
+	}
+	var run string
+	for _, rec := range rd.Wait(1, "event=\"app.hello\"", 10*time.Second) {
+		e, err := kaudit.Parse(rec.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(e.Args) != `[1,"two words"]` {
+			t.Fatalf("app.hello args %s", e.Args)
+		}
+		run = e.Run
+	}
+	if run == "" {
+		t.Fatal("no record of app.hello")
+	}
+	recs := rd.Wait(4, "run=\""+run+"\"", 10*time.Second)
+	var names []string
+	for i, rec := range recs {
+		e, err := kaudit.Parse(rec.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("record %d has seq %d", i, e.Seq)
+		}
+		names = append(names, e.Event)
+	}
+	got := strings.Join(names, " ")
+	if !strings.HasPrefix(got, "sstar.run_file ") || !strings.HasSuffix(got, " app.hello") {
+		t.Fatalf("events: %s", got)
+	}
+}
+
+// The RELP server stopped (SIGSTOP) mid-run: the script waits at its
+// next event, prints nothing meanwhile, and goes on once the server
+// does; nothing is dropped.
+func TestRELPServerStoppedMidRun(t *testing.T) {
+	srv := relptest.Start(t, relptest.Options{})
+	dir := script(t, "for i in range(400):\n    sys.audit(\"app.step\", i)\n    print(i)\n")
+	cmd := sstarCmd(t, dir, "--relp", srv.Addr(), "script.star")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for l := range lines {
+		if l == "100" {
+			break
+		}
+	}
+	srv.Pause()
+	// What was printed before the pause took effect is in the pipe;
+	// then nothing, while the server is stopped.
+	time.Sleep(200 * time.Millisecond)
+	drained := len(lines)
+	for range drained {
+		<-lines
+	}
+	time.Sleep(time.Second)
+	if n := len(lines); n != 0 {
+		srv.Continue()
+		t.Fatalf("the script printed %d lines while the server was stopped", n)
+	}
+	srv.Continue()
+	last := ""
+	for l := range lines {
+		last = l
+	}
+	if err := cmd.Wait(); err != nil || last != "399" {
+		t.Fatalf("sstar: %v, last line %q", err, last)
+	}
+	steps := 0
+	for _, m := range srv.Messages() {
+		if m.Params["event"] == "app.step" {
+			if m.Params["args"] != "["+strconv.Itoa(steps)+"]" {
+				t.Fatalf("step record %d: %v", steps, m.Params)
+			}
+			steps++
+		}
+	}
+	if steps != 400 {
+		t.Fatalf("%d step records, want 400", steps)
+	}
+}
+
+// A RELP server that answers an event with an error: the event's action
+// does not happen, sstar exits 255.
+func TestRELPServerError(t *testing.T) {
+	srv := relptest.StartScripted(t, func(_ int, msg []byte) string {
+		if bytes.Contains(msg, []byte(`event="app.step" `)) && bytes.Contains(msg, []byte(`args="[3\]"`)) {
+			return "500 disk full"
+		}
+		return "200 OK"
+	})
+	dir := script(t, "for i in range(10):\n    sys.audit(\"app.step\", i)\n    print(i)\n")
+	out, err := sstarCmd(t, dir, "--relp", srv.Addr(), "script.star").Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 255 {
+		t.Fatalf("sstar: %v", err)
+	}
+	if string(out) != "0\n1\n2\n" {
+		t.Fatalf("the script printed %q; want the steps before the refused one", out)
+	}
+	if ee := err.(*exec.ExitError); !bytes.Contains(ee.Stderr, []byte("500 disk full")) {
+		t.Fatalf("stderr: %s", ee.Stderr)
+	}
+}
