@@ -497,3 +497,25 @@ func BenchmarkDelivery(b *testing.B) {
 		run(b, s)
 	})
 }
+
+// A fleet: sstar sends to the host's rsyslogd, which forwards with
+// omrelp to a central one. Every event reaches the central server once,
+// in order, with its structured data.
+func TestForwardToCentral(t *testing.T) {
+	central := relptest.Start(t, relptest.Options{})
+	host := relptest.Start(t, relptest.Options{Forward: central.Port})
+	f, _, err := dial(relp.Options{Addr: host.Addr()})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, host.Output())
+	}
+	evs := events(500)
+	send(t, f, evs)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkArrived(t, host.Messages(), evs, f.Run())
+	central.WaitMessages(len(evs), 30*time.Second)
+	host.Stop()
+	central.Stop()
+	checkArrived(t, central.Messages(), evs, f.Run())
+}

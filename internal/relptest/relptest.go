@@ -42,6 +42,10 @@ type Options struct {
 	// Syslog adds a plain syslog input (imtcp) on another port
 	// (SyslogPort), so that one server can take both for a comparison.
 	Syslog bool
+	// Forward, if not 0, is the port of a central RELP server on
+	// 127.0.0.1 that this one forwards every message to with omrelp,
+	// as a host of a fleet does.
+	Forward int
 }
 
 // A Server is a running rsyslogd with an imrelp input.
@@ -50,6 +54,8 @@ type Server struct {
 	Port   int
 	CAFile string // if TLS: the CA that signed the server's certificate
 	TLS    bool
+	// Forward is the central server's port, if Options.Forward.
+	Forward int
 	// ClientCert and ClientKey are, if TLS, a client certificate the
 	// server accepts (signed by the same CA) and its key.
 	ClientCert, ClientKey string
@@ -97,7 +103,7 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &Server{Dir: dir, t: t, out: filepath.Join(dir, "messages"), TLS: o.TLS, Port: freePort(t)}
+	s := &Server{Dir: dir, t: t, out: filepath.Join(dir, "messages"), TLS: o.TLS, Port: freePort(t), Forward: o.Forward}
 	if o.Syslog {
 		s.SyslogPort = freePort(t)
 	}
@@ -117,9 +123,10 @@ func (s *Server) Restart() {
 
 // Config is the rsyslog configuration of a server on port, keeping every
 // message in out; with TLS, the certificate files in dir; with a
-// syslogPort, a plain syslog TCP input too. docs/sinks.md shows the
+// syslogPort, a plain syslog TCP input too; with forward, an omrelp
+// action to a central server on that port. docs/sinks.md shows the
 // same configuration.
-func Config(dir string, port int, out string, tls bool, syslogPort int) string {
+func Config(dir string, port int, out string, tls bool, syslogPort, forward int) string {
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"128k\" net.enableDNS=\"off\")\n", dir)
 	conf.WriteString("module(load=\"imrelp\")\n")
@@ -131,6 +138,9 @@ func Config(dir string, port int, out string, tls bool, syslogPort int) string {
 			filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 	}
 	conf.WriteString(")\n")
+	if forward != 0 {
+		conf.WriteString("module(load=\"omrelp\")\n")
+	}
 	if syslogPort != 0 {
 		conf.WriteString("module(load=\"imtcp\")\n")
 		fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"out\")\n", syslogPort)
@@ -138,7 +148,14 @@ func Config(dir string, port int, out string, tls bool, syslogPort int) string {
 	conf.WriteString("template(name=\"fields\" type=\"string\" string=\"%syslogfacility%\\t%syslogseverity%\\t%hostname%\\t%app-name%\\t%procid%\\t%msgid%\\t%structured-data%\\t%msg%\\n\")\n")
 	// A direct queue: imrelp acknowledges a message only after omfile
 	// wrote it, so that an acknowledged record survives rsyslogd's kill.
-	fmt.Fprintf(&conf, "ruleset(name=\"out\" queue.type=\"Direct\") { action(type=\"omfile\" file=%q template=\"fields\") }\n", out)
+	fmt.Fprintf(&conf, "ruleset(name=\"out\" queue.type=\"Direct\") {\n  action(type=\"omfile\" file=%q template=\"fields\")\n", out)
+	if forward != 0 {
+		// The forwarding action has a disk-assisted queue of its own
+		// and retries for ever: what the central server has not
+		// acknowledged stays queued.
+		fmt.Fprintf(&conf, "  action(type=\"omrelp\" target=\"127.0.0.1\" port=\"%d\" template=\"RSYSLOG_SyslogProtocol23Format\" queue.type=\"LinkedList\" queue.filename=\"fwd\" queue.saveOnShutdown=\"on\" action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\")\n", forward)
+	}
+	conf.WriteString("}\n")
 	return conf.String()
 }
 
@@ -146,7 +163,7 @@ func (s *Server) start(bin string) {
 	t := s.t
 	t.Helper()
 	confPath := filepath.Join(s.Dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(Config(s.Dir, s.Port, s.out, s.TLS, s.SyslogPort)), 0o600); err != nil {
+	if err := os.WriteFile(confPath, []byte(Config(s.Dir, s.Port, s.out, s.TLS, s.SyslogPort, s.Forward)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.OpenFile(filepath.Join(s.Dir, "rsyslogd.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
