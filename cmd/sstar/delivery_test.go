@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sstar-project/sstar/audit/kaudit"
+	"github.com/sstar-project/sstar/internal/journaldtest"
 	"github.com/sstar-project/sstar/internal/kaudittest"
 	"github.com/sstar-project/sstar/internal/relptest"
 )
@@ -248,5 +249,55 @@ func TestRELPServerError(t *testing.T) {
 	}
 	if ee := err.(*exec.ExitError); !bytes.Contains(ee.Stderr, []byte("500 disk full")) {
 		t.Fatalf("stderr: %s", ee.Stderr)
+	}
+}
+
+// A run with --journald, which always uses journald's fixed socket
+// /run/systemd/journal/socket: sstar runs in the test journald's mount
+// namespace, where that path is the test journald's socket. journalctl
+// shows every event of the run, in order.
+func TestJournaldRun(t *testing.T) {
+	j := journaldtest.Start(t)
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		t.Skip("needs nsenter (Debian package util-linux)")
+	}
+	dir := script(t, "for i in range(50):\n    sys.audit(\"app.step\", i)\nprint(\"done\")\n")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test binary is sstar when its name is.
+	link := filepath.Join(t.TempDir(), "sstar")
+	if err := os.Symlink(exe, link); err != nil {
+		t.Fatal(err)
+	}
+	// The working directory is changed inside the namespace: one opened
+	// outside it (nsenter --wd) is unreachable from its root.
+	cmd := exec.Command(nsenter, "--mount", "--target", strconv.Itoa(j.Pid()), "--", "sh", "-c", `cd "$1" && exec "$2" --journald script.star`, "sh", dir, link)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TEST_SYSTEM_POLICY=" + filepath.Join(dir, "etc/sstar/policy.star")}
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "done\n" {
+		t.Fatalf("sstar --journald: %v\n%s", err, out)
+	}
+	entries := j.WaitEntries(51, 20*time.Second, "SYSLOG_IDENTIFIER=sstar")
+	if len(entries) < 51 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	steps := 0
+	for i, e := range entries {
+		seq, _ := journaldtest.Field(e, "SSTAR_SEQ")
+		if seq != strconv.Itoa(i+1) {
+			t.Fatalf("entry %d has seq %s", i, seq)
+		}
+		if ev, _ := journaldtest.Field(e, "SSTAR_EVENT"); ev == "app.step" {
+			if args, _ := journaldtest.Field(e, "SSTAR_ARGS"); args != "["+strconv.Itoa(steps)+"]" {
+				t.Fatalf("entry %d: args %s", i, args)
+			}
+			steps++
+		}
+	}
+	if first, _ := journaldtest.Field(entries[0], "SSTAR_EVENT"); first != "sstar.run_file" || steps != 50 {
+		t.Fatalf("first event %s, %d steps", first, steps)
 	}
 }
