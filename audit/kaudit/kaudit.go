@@ -135,6 +135,11 @@ func Dial(opts Options) (*Sink, error) {
 	case err == nil && st.Enabled == 0:
 		unix.Close(fd)
 		return nil, fmt.Errorf("kernel audit: %w; turn it on with auditctl -e 1 (auditd does at start)", ErrAuditOff)
+	case errors.Is(err, unix.ECONNREFUSED):
+		// What the kernel answers a user namespace other than the
+		// initial one: it takes no audit records from containers.
+		unix.Close(fd)
+		return nil, fmt.Errorf("kernel audit: the kernel takes audit records only from its initial user namespace, and this process is in another (a container): %v", err)
 	case err != nil && !errors.Is(err, unix.EPERM):
 		unix.Close(fd)
 		return nil, fmt.Errorf("kernel audit: asking the kernel's audit status: %v", err)
