@@ -1,6 +1,7 @@
 package kaudit_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -276,4 +277,31 @@ func BenchmarkKernelAudit(b *testing.B) {
 	if got := rd.Wait(b.N, "run=\""+f.Run()+"\"", 60*time.Second); len(got) != b.N {
 		b.Fatalf("%d records sent, %d read back", b.N, len(got))
 	}
+}
+
+// In a user namespace of its own (a container), the kernel takes no
+// audit records: Dial says so.
+func TestUserNamespace(t *testing.T) {
+	if os.Getenv("KAUDIT_TEST_CHILD") == "userns" {
+		_, err := kaudit.Dial(kaudit.Options{})
+		fmt.Println(err)
+		if err != nil && strings.Contains(err.Error(), "initial user namespace") {
+			os.Exit(0)
+		}
+		os.Exit(1)
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare (Debian package util-linux)")
+	}
+	cmd := exec.Command(unshare, "--user", "--map-root-user", "--", os.Args[0], "-test.run=^TestUserNamespace$")
+	cmd.Env = append(os.Environ(), "KAUDIT_TEST_CHILD=userns")
+	out, err := cmd.CombinedOutput()
+	if bytes.Contains(out, []byte("unshare failed")) {
+		t.Skipf("cannot make a user namespace here: %s", out)
+	}
+	if err != nil {
+		t.Fatalf("in a user namespace: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
 }
