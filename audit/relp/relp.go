@@ -8,14 +8,16 @@
 // a command with a transaction number, and the server answers each with
 // an rsp frame carrying a status, 200 for "taken". A session goes:
 //
-//	C: 1 open 51 relp_version=0\nrelp_software=sstar\ncommands=syslog\n
-//	S: 1 rsp 92 200 OK\nrelp_version=0\nrelp_software=librelp,...\ncommands=syslog\n
-//	C: 2 syslog 187 <86>1 2026-11-22T12:34:56.123456Z build-7 sstar 4242 open [sstar@32473 ...] open(...)\n
-//	S: 2 rsp 6 200 OK\n
+//	C: 1 open 50 relp_version=0␤relp_software=sstar␤commands=syslog␤
+//	S: 1 rsp 89 200 OK␤relp_version=0␤relp_software=librelp,1.11.0,http://librelp.adiscon.com␤commands=syslog␤
+//	C: 2 syslog 187 <86>1 2026-11-22T12:34:56.123456Z build-7 sstar 4242 open [sstar@32473 ...] open(...)␤
+//	S: 2 rsp 6 200 OK␤
 //	...
-//	C: 9 close 0\n
-//	S: 9 rsp 0\n
-//	S: 0 serverclose 0\n
+//	C: 9 close 0␤
+//	S: 9 rsp 0␤
+//
+// (␤ is a line feed.) A server that shuts down first sends the hint
+// "0 serverclose 0".
 //
 // Each record is one syslog command whose data is exactly the RFC 5424
 // message the syslog sink sends (syslog.AppendMessage: the run id, seq,
