@@ -305,3 +305,41 @@ func TestUserNamespace(t *testing.T) {
 	}
 	t.Logf("%s", out)
 }
+
+// With a real auditd (one of the test's own, with its own log file), the
+// records are in its log, and ausearch finds them there next to the
+// kernel's own records, parsing back to the events.
+func TestAuditd(t *testing.T) {
+	kaudittest.Enable(t)
+	d := kaudittest.StartAuditd(t)
+	f, _ := dial(t)
+	evs := events(50)
+	for i, ev := range evs {
+		if err := f.Hook(ev); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	f.Close()
+	// flush = SYNC: each record is on disk before auditd takes the next.
+	var recs []kaudittest.Record
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		recs = recs[:0]
+		for _, line := range strings.Split(d.Search(t, "-m", "TRUSTED_APP", "--raw"), "\n") {
+			if strings.Contains(line, `run="`+f.Run()+`"`) {
+				recs = append(recs, kaudittest.Record{Type: kaudit.RecordType, Text: strings.TrimPrefix(line, "type=TRUSTED_APP msg=")})
+			}
+		}
+		if len(recs) >= len(evs) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkArrived(t, entries(t, recs), evs, f.Run())
+	if out := d.Search(t, "-m", "TRUSTED_APP", "-i"); !strings.Contains(out, `event=open`) && !strings.Contains(out, `event="open"`) {
+		t.Errorf("ausearch -i shows no event=open:\n%.2000s", out)
+	}
+	if out := d.Search(t, "-m", "DAEMON_START", "--raw"); !strings.Contains(out, "type=DAEMON_START") {
+		t.Errorf("no DAEMON_START in the log: the records are not next to auditd's own:\n%.1000s", out)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,4 +191,152 @@ func (r *Reader) Wait(n int, substr string, timeout time.Duration) []Record {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// AuditdConfig is the auditd.conf the tests run, for a log file in dir:
+// every record flushed to disk before the next, nothing sent anywhere.
+func AuditdConfig(dir string) string {
+	return fmt.Sprintf(`local_events = yes
+write_logs = yes
+log_file = %s/audit.log
+log_format = RAW
+flush = SYNC
+max_log_file = 64
+max_log_file_action = IGNORE
+num_logs = 1
+space_left = 2
+space_left_action = IGNORE
+admin_space_left = 1
+admin_space_left_action = IGNORE
+disk_full_action = HALT
+disk_error_action = HALT
+tcp_listen_queue = 5
+tcp_max_per_addr = 1
+tcp_client_max_idle = 0
+transport = TCP
+distribute_network = no
+q_depth = 2000
+overflow_action = SYSLOG
+plugin_dir = %s/plugins.d
+end_of_event_timeout = 2
+`, dir, dir)
+}
+
+// An Auditd is a running audit daemon of the test's own.
+type Auditd struct {
+	Log  string // its audit.log
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartAuditd runs auditd for the test, registered as the kernel's audit
+// daemon until the test ends (it is stopped then, or killed with the
+// test binary, and the kernel forgets it when its socket closes), with
+// a configuration, log file and pid file of its own: it runs in a mount
+// namespace whose /run is the test's. It does not change whether
+// auditing is on (-s nochange; see Enable), and loads no rules. It skips
+// the test if auditd is missing or another audit daemon is registered.
+func StartAuditd(t testing.TB) *Auditd {
+	t.Helper()
+	bin, err := exec.LookPath("auditd")
+	if err != nil {
+		t.Skip("needs auditd (Debian package auditd; .ci/deps installs it)")
+	}
+	for _, tool := range []string{"unshare", "ausearch"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	fd, err := kaudit.Open()
+	if err != nil {
+		t.Skipf("needs the kernel's audit subsystem: %v", err)
+	}
+	st, err := kaudit.GetStatus(fd)
+	unix.Close(fd)
+	if err != nil {
+		t.Skipf("needs to read the kernel's audit status: %v", err)
+	}
+	if st.PID != 0 {
+		t.Skipf("an audit daemon (pid %d) is registered: the test does not take its place", st.PID)
+	}
+	dir, err := os.MkdirTemp("", "auditdtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for _, d := range []string{"run", "plugins.d"} {
+		if err := os.MkdirAll(dir+"/"+d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(dir+"/auditd.conf", []byte(AuditdConfig(dir)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	a := &Auditd{Log: dir + "/audit.log", dir: dir}
+	logf, err := os.Create(dir + "/auditd.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	script := `mount --bind "$1/run" /run && exec "$2" -n -s nochange -c "$1"`
+	a.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", dir, bin)
+	a.cmd.Stdout, a.cmd.Stderr = logf, logf
+	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := a.cmd.Start(); err != nil {
+		t.Fatalf("starting auditd: %v", err)
+	}
+	a.done = make(chan struct{})
+	go func() { a.cmd.Wait(); close(a.done) }()
+	t.Cleanup(a.Stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		fd, err := kaudit.Open()
+		if err == nil {
+			st, err = kaudit.GetStatus(fd)
+			unix.Close(fd)
+		}
+		if err == nil && st.PID != 0 {
+			break
+		}
+		select {
+		case <-a.done:
+			out, _ := os.ReadFile(dir + "/auditd.out")
+			t.Fatalf("auditd exited at start:\n%s", out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("auditd did not register with the kernel within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return a
+}
+
+// Stop stops auditd (SIGTERM) and waits; the kernel then has no audit
+// daemon again.
+func (a *Auditd) Stop() {
+	select {
+	case <-a.done:
+		return
+	default:
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(20 * time.Second):
+		a.cmd.Process.Kill()
+		<-a.done
+	}
+}
+
+// Search runs ausearch on the daemon's log with args (such as -m
+// TRUSTED_APP) and returns its output.
+func (a *Auditd) Search(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ausearch", append([]string{"--input", a.Log}, args...)...).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "<no matches>") {
+		t.Fatalf("ausearch %v: %v\n%s", args, err, out)
+	}
+	return string(out)
 }
