@@ -172,16 +172,23 @@ func TestSplit(t *testing.T) {
 }
 
 // With auditing off the kernel would acknowledge records and drop them:
-// Dial refuses.
+// Dial refuses. The test never switches auditing off: it runs where it
+// is off (the default without auditd).
 func TestAuditOff(t *testing.T) {
-	kaudittest.Enable(t) // restores the setting found, whatever this test does
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_AUDIT_CONTROL) to read the kernel's audit status")
+	}
 	fd, err := kaudit.Open()
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("needs the kernel's audit subsystem: %v", err)
 	}
-	defer unix.Close(fd)
-	if err := kaudit.SetEnabled(fd, 0); err != nil {
-		t.Fatal(err)
+	st, err := kaudit.GetStatus(fd)
+	unix.Close(fd)
+	if err != nil {
+		t.Skipf("cannot read the kernel's audit status: %v", err)
+	}
+	if st.Enabled != 0 {
+		t.Skip("auditing is on here; the test does not switch it off")
 	}
 	_, err = kaudit.Dial(kaudit.Options{})
 	if !errors.Is(err, kaudit.ErrAuditOff) || !strings.Contains(err.Error(), "auditctl -e 1") {
