@@ -178,6 +178,7 @@ func TestAuditOff(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CAP_AUDIT_CONTROL) to read the kernel's audit status")
 	}
+	kaudittest.Lock(t) // no other test has it on meanwhile
 	fd, err := kaudit.Open()
 	if err != nil {
 		t.Skipf("needs the kernel's audit subsystem: %v", err)
@@ -332,21 +333,25 @@ func TestAuditd(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		recs = recs[:0]
-		for _, line := range strings.Split(d.Search(t, "-m", "TRUSTED_APP", "--raw"), "\n") {
+		out, err := d.Search("-m", "TRUSTED_APP", "--raw")
+		for _, line := range strings.Split(out, "\n") {
 			if strings.Contains(line, `run="`+f.Run()+`"`) {
 				recs = append(recs, kaudittest.Record{Type: kaudit.RecordType, Text: strings.TrimPrefix(line, "type=TRUSTED_APP msg=")})
 			}
 		}
-		if len(recs) >= len(evs) || time.Now().After(deadline) {
+		if len(recs) >= len(evs) {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records in auditd's log after 20s; %v", len(recs), len(evs), err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	checkArrived(t, entries(t, recs), evs, f.Run())
-	if out := d.Search(t, "-m", "TRUSTED_APP", "-i"); !strings.Contains(out, `event=open`) && !strings.Contains(out, `event="open"`) {
-		t.Errorf("ausearch -i shows no event=open:\n%.2000s", out)
+	if out, err := d.Search("-m", "TRUSTED_APP", "-i"); err != nil || !strings.Contains(out, `event=open`) && !strings.Contains(out, `event="open"`) {
+		t.Errorf("ausearch -i shows no event=open: %v\n%.2000s", err, out)
 	}
-	if out := d.Search(t, "-m", "DAEMON_START", "--raw"); !strings.Contains(out, "type=DAEMON_START") {
-		t.Errorf("no DAEMON_START in the log: the records are not next to auditd's own:\n%.1000s", out)
+	if out, err := d.Search("-m", "DAEMON_START", "--raw"); err != nil || !strings.Contains(out, "type=DAEMON_START") {
+		t.Errorf("no DAEMON_START in the log: the records are not next to auditd's own: %v\n%.1000s", err, out)
 	}
 }
