@@ -301,3 +301,23 @@ func TestJournaldRun(t *testing.T) {
 		t.Fatalf("first event %s, %d steps", first, steps)
 	}
 }
+
+// --relp tls:// takes the syslog flags' CA and client certificate.
+func TestRELPTLSRun(t *testing.T) {
+	srv := relptest.Start(t, relptest.Options{TLS: true})
+	dir := script(t, "sys.audit(\"app.hello\")\nprint(\"hello\")\n")
+	out, err := sstarCmd(t, dir, "--relp", srv.Addr(), "--syslog-ca", srv.CAFile, "--syslog-cert", srv.ClientCert, "--syslog-key", srv.ClientKey, "script.star").CombinedOutput()
+	if err != nil || string(out) != "hello\n" {
+		t.Fatalf("sstar: %v\n%s", err, out)
+	}
+	msgs := srv.Messages()
+	if len(msgs) == 0 || msgs[len(msgs)-1].Params["event"] != "app.hello" {
+		t.Fatalf("%d messages, the last %v", len(msgs), msgs)
+	}
+	// Without the client certificate the server refuses the session:
+	// nothing runs.
+	out, err = sstarCmd(t, dir, "--relp", srv.Addr(), "--syslog-ca", srv.CAFile, "script.star").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 255 || strings.Contains(string(out), "hello") {
+		t.Fatalf("sstar without a client certificate: %v\n%s", err, out)
+	}
+}
