@@ -14,7 +14,8 @@
 // Policy files see a `policy` module that scripts never see:
 //
 //	policy.trust(xattr=, max_code_size=, exec_check=)    system policy only
-//	policy.sink(audit_log=, syslog=, syslog_ca=)         system policy only
+//	policy.sink(audit_log=, syslog=, relp=, syslog_ca=,
+//	            journald=, kernel_audit=)                system policy only
 //	policy.audit(max_record=)                           system policy only
 //	policy.limits(steps=, timeout=, max_steps=, max_timeout=)
 //	policy.path, policy.system
@@ -73,18 +74,39 @@ type Settings struct {
 // A Sink is an audit destination: one the system policy makes mandatory
 // (policy.sink), or one a flag adds.
 type Sink struct {
-	AuditLog string // a JSON Lines file, or
-	Syslog   string // a syslog address (unix://, udp://, tcp://, tls://)
-	SyslogCA string // CA file for tls://
+	AuditLog    string // a JSON Lines file, or
+	Syslog      string // a syslog address (unix://, udp://, tcp://, tls://), or
+	Relp        string // a RELP server (tcp://, tls://), or
+	Journald    bool   // journald's native socket, or
+	KernelAudit bool   // the kernel's audit log
+	SyslogCA    string // CA file for a tls:// syslog or RELP server
 	// SyslogCert and SyslogKey are a client certificate for tls:// (flags only).
 	SyslogCert, SyslogKey string
 }
 
 func (s Sink) String() string {
-	if s.AuditLog != "" {
+	switch {
+	case s.AuditLog != "":
 		return "audit log " + s.AuditLog
+	case s.Relp != "":
+		return "RELP " + s.Relp
+	case s.Journald:
+		return "journald"
+	case s.KernelAudit:
+		return "kernel audit"
 	}
 	return "syslog " + s.Syslog
+}
+
+// Kinds returns how many destinations s names: a sink names exactly one.
+func (s Sink) Kinds() int {
+	n := 0
+	for _, set := range []bool{s.AuditLog != "", s.Syslog != "", s.Relp != "", s.Journald, s.KernelAudit} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // Defaults returns the built-in settings: stamps in user.sstar.sha256,
@@ -229,15 +251,16 @@ func (st *state) sink(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	var s Sink
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "audit_log?", &s.AuditLog, "syslog?", &s.Syslog, "syslog_ca?", &s.SyslogCA); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "audit_log?", &s.AuditLog, "syslog?", &s.Syslog, "syslog_ca?", &s.SyslogCA,
+		"relp?", &s.Relp, "journald?", &s.Journald, "kernel_audit?", &s.KernelAudit); err != nil {
 		return nil, err
 	}
 	switch {
-	case (s.AuditLog == "") == (s.Syslog == ""):
-		return nil, fmt.Errorf("%s: give exactly one of audit_log= or syslog=", b.Name())
-	case s.SyslogCA != "" && !strings.HasPrefix(s.Syslog, "tls://"):
-		return nil, fmt.Errorf("%s: syslog_ca= goes with a tls:// syslog address", b.Name())
-	case strings.ContainsRune(s.AuditLog+s.Syslog+s.SyslogCA, 0):
+	case s.Kinds() != 1:
+		return nil, fmt.Errorf("%s: give exactly one of audit_log=, syslog=, relp=, journald=True or kernel_audit=True", b.Name())
+	case s.SyslogCA != "" && !strings.HasPrefix(s.Syslog, "tls://") && !strings.HasPrefix(s.Relp, "tls://"):
+		return nil, fmt.Errorf("%s: syslog_ca= goes with a tls:// syslog or relp address", b.Name())
+	case strings.ContainsRune(s.AuditLog+s.Syslog+s.Relp+s.SyslogCA, 0):
 		return nil, fmt.Errorf("%s: NUL byte in an address or path", b.Name())
 	}
 	st.next.Sinks = append(st.next.Sinks, s)

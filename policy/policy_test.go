@@ -70,9 +70,13 @@ func TestSettingsRejectBadValues(t *testing.T) {
 		`policy.limits(timeout = "soon")`:                     `timeout must be a positive duration such as "30s" or a number of seconds, got "soon"`,
 		`policy.limits(steps = 10, max_steps = 5)`:            `steps (10) must be set and at most max_steps (5)`,
 		`policy.limits(max_timeout = "1m")`:                   `timeout (0s) must be set and at most max_timeout (1m0s)`,
-		`policy.sink()`:                                       `give exactly one of audit_log= or syslog=`,
-		`policy.sink(audit_log = "a", syslog = "b")`:          `give exactly one of audit_log= or syslog=`,
-		`policy.sink(syslog = "tcp://x:1", syslog_ca = "ca")`: `syslog_ca= goes with a tls:// syslog address`,
+		`policy.sink()`:                                       `give exactly one of audit_log=, syslog=, relp=, journald=True or kernel_audit=True`,
+		`policy.sink(audit_log = "a", syslog = "b")`:          `give exactly one of`,
+		`policy.sink(relp = "tcp://x:1", journald = True)`:    `give exactly one of`,
+		`policy.sink(journald = False)`:                       `give exactly one of`,
+		`policy.sink(kernel_audit = 1)`:                       `for parameter "kernel_audit": got int, want bool`,
+		`policy.sink(syslog = "tcp://x:1", syslog_ca = "ca")`: `syslog_ca= goes with a tls:// syslog or relp address`,
+		`policy.sink(relp = "tcp://x:1", syslog_ca = "ca")`:   `syslog_ca= goes with a tls:// syslog or relp address`,
 		`policy.sink(audit_log = "a\0b")`:                     `NUL byte`,
 		`policy.nosuch()`:                                     `module has no .nosuch field or method`,
 	} {
@@ -224,5 +228,29 @@ func TestPanicOnPolicyEventIsAnError(t *testing.T) {
 	}
 	if names := rec.Names(); names[len(names)-1] != audit.Panic.Name() {
 		t.Errorf("events: %v", names)
+	}
+}
+
+func TestDeliverySinks(t *testing.T) {
+	s := policy.Defaults()
+	err := run(t, `
+policy.sink(relp = "tls://logs.example.net:2514", syslog_ca = "/etc/ca.pem")
+policy.sink(journald = True)
+policy.sink(kernel_audit = True)
+`, true, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []policy.Sink{{Relp: "tls://logs.example.net:2514", SyslogCA: "/etc/ca.pem"}, {Journald: true}, {KernelAudit: true}}
+	if len(s.Sinks) != len(want) {
+		t.Fatalf("sinks = %+v", s.Sinks)
+	}
+	for i := range want {
+		if s.Sinks[i] != want[i] {
+			t.Errorf("sink %d = %+v, want %+v", i, s.Sinks[i], want[i])
+		}
+	}
+	if got := s.Sinks[0].String() + ", " + s.Sinks[1].String() + ", " + s.Sinks[2].String(); got != "RELP tls://logs.example.net:2514, journald, kernel audit" {
+		t.Errorf("String = %s", got)
 	}
 }

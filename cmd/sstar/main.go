@@ -9,6 +9,7 @@
 //	sstar [flags] SCRIPT [ARG...]
 //	sstar events [--markdown]
 //	sstar log verify PATH
+//	sstar sinks
 //	sstar trust [-v] PATH...
 //	sstar verify PATH...
 //	sstar help
@@ -48,6 +49,7 @@ func main() {
 const usage = `usage: sstar [flags] SCRIPT [ARG...]
        sstar events [--markdown]
        sstar log verify PATH
+       sstar sinks
        sstar trust [-v] PATH...
        sstar verify PATH...
        sstar help
@@ -81,6 +83,14 @@ Flags:
                       SSL_CERT_FILE and SSL_CERT_DIR are ignored)
   --syslog-cert FILE, --syslog-key FILE
                       for tls://: a client certificate and its key
+  --relp ADDR         send every audit event to a RELP server (rsyslog's
+                      imrelp) at tcp://HOST:PORT or tls://HOST:PORT; each
+                      event's action waits for the server's acknowledgement
+                      (--syslog-ca, --syslog-cert and --syslog-key apply)
+  --journald          send every audit event to systemd-journald
+  --kernel-audit      write every audit event to the kernel's audit log,
+                      each acknowledged by the kernel (needs CAP_AUDIT_WRITE
+                      and auditing on); see sstar sinks
   --max-steps N       stop the script after N Starlark computation steps,
                       counted over all its modules and hooks (at most the
                       system policy's maximum)
@@ -95,6 +105,8 @@ Flags:
 Subcommands:
   events [--markdown]  list every audit event sstar raises: name,
                        arguments, when it fires
+  sinks                what each audit sink guarantees, and how to set up
+                       its receiver
   log verify PATH      check the hash chains of an --audit-log file; exit
                        0 intact, 1 tampered, 3 cut off by a crash
   trust [-v] PATH...   stamp each file (each *.star file under a
@@ -133,6 +145,8 @@ func sstar(args []string, stdout, stderr io.Writer) int {
 			return cmdEvents(args[1:], stdout, stderr)
 		case "log":
 			return cmdLog(args[1:], stdout, stderr)
+		case "sinks":
+			return cmdSinks(args[1:], stdout, stderr)
 		case "trust":
 			return cmdTrust(args[1:], stdout, stderr)
 		case "verify":
@@ -153,6 +167,8 @@ type runFlags struct {
 	syslogCA string
 	// syslogCert and syslogKey are a TLS client certificate.
 	syslogCert, syslogKey string
+	relp                  string
+	journald, kernelAudit bool
 	policies              []string
 	maxSteps              uint64
 	timeout               time.Duration
@@ -181,6 +197,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.syslogCA, "syslog-ca", "", "")
 	fs.StringVar(&f.syslogCert, "syslog-cert", "", "")
 	fs.StringVar(&f.syslogKey, "syslog-key", "", "")
+	fs.StringVar(&f.relp, "relp", "", "")
+	fs.BoolVar(&f.journald, "journald", false, "")
+	fs.BoolVar(&f.kernelAudit, "kernel-audit", false, "")
 	fs.Func("policy", "", func(p string) error {
 		if p == "" {
 			return errors.New("want a policy file")
@@ -216,7 +235,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 }
 
 // sinks are the sinks the flags ask for, in the order they are added:
-// the JSON Lines log first, then syslog.
+// the JSON Lines log first, then syslog, RELP, journald, kernel audit.
 func (f *runFlags) sinks() []policy.Sink {
 	var specs []policy.Sink
 	if f.auditLog != "" {
@@ -224,6 +243,15 @@ func (f *runFlags) sinks() []policy.Sink {
 	}
 	if f.syslog != "" {
 		specs = append(specs, policy.Sink{Syslog: f.syslog, SyslogCA: f.syslogCA, SyslogCert: f.syslogCert, SyslogKey: f.syslogKey})
+	}
+	if f.relp != "" {
+		specs = append(specs, policy.Sink{Relp: f.relp, SyslogCA: f.syslogCA, SyslogCert: f.syslogCert, SyslogKey: f.syslogKey})
+	}
+	if f.journald {
+		specs = append(specs, policy.Sink{Journald: true})
+	}
+	if f.kernelAudit {
+		specs = append(specs, policy.Sink{KernelAudit: true})
 	}
 	return specs
 }

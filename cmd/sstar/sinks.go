@@ -16,6 +16,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/jsonl"
+	"github.com/sstar-project/sstar/audit/kaudit"
 	"github.com/sstar-project/sstar/audit/record"
 	"github.com/sstar-project/sstar/builtins"
 	"github.com/sstar-project/sstar/harden"
@@ -26,20 +27,23 @@ import (
 )
 
 // openSink opens the sink spec names, for the run's record fan-out. A
-// JSON Lines log is written by sstar itself; a sink that needs the
-// network stack (syslog) runs in the run's sink process (see
-// internal/sinkproc), which is started for the first one.
+// JSON Lines log and the kernel's audit log are written by sstar itself;
+// a sink that needs the network stack (syslog, RELP, journald) runs in
+// the run's sink process (see internal/sinkproc), which is started for
+// the first one.
 func (s *session) openSink(spec policy.Sink) (record.Sink, error) {
 	switch {
-	case spec.AuditLog != "" && spec.Syslog != "":
-		return nil, fmt.Errorf("a sink is an audit log or a syslog server, not both (%s, %s)", spec.AuditLog, spec.Syslog)
+	case spec.Kinds() > 1:
+		return nil, fmt.Errorf("a sink names one destination, not several (%+v)", spec)
 	case spec.AuditLog != "":
 		log, err := jsonl.Open(spec.AuditLog)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the %v; check the path and its directory's permissions", err)
 		}
 		return log, nil
-	case spec.Syslog != "":
+	case spec.KernelAudit:
+		return kaudit.Dial(kaudit.Options{})
+	case spec.Syslog != "", spec.Relp != "", spec.Journald:
 		if s.sinkproc == nil {
 			path, err := sinkProcess()
 			if err != nil {
@@ -55,7 +59,7 @@ func (s *session) openSink(spec policy.Sink) (record.Sink, error) {
 		}
 		return s.sinkproc.Open(data)
 	}
-	return nil, errors.New("an empty sink: give an audit log path or a syslog address")
+	return nil, errors.New("an empty sink: give an audit log path, a syslog or RELP address, journald or the kernel audit log")
 }
 
 // sinksPath is where the sink process is, if set at build time (go build
@@ -78,7 +82,7 @@ func sinkProcess() (string, error) {
 	}
 	var st, me syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
-		return "", fmt.Errorf("the sink process %s, which sends records to syslog, is missing: %v; install it next to sstar (make build makes bin/sstar-sinks)", path, ospath.Reason(err))
+		return "", fmt.Errorf("the sink process %s, which sends records to syslog, RELP and journald, is missing: %v; install it next to sstar (make build makes bin/sstar-sinks)", path, ospath.Reason(err))
 	}
 	syscall.Stat(self, &me)
 	switch {

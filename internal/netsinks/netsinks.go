@@ -1,5 +1,5 @@
 // Package netsinks is the sink process's program (cmd/sstar-sinks): the
-// audit sinks that need the network stack, served to sstar over the
+// audit sinks that need the network stack (syslog, RELP, journald), served to sstar over the
 // socket pair of package sinkproc. Only the sink process links it: sstar
 // itself does not, so that a run without network sinks does not pay for
 // the network and TLS stacks' initialisation.
@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sstar-project/sstar/audit/journald"
 	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/audit/relp"
 	"github.com/sstar-project/sstar/audit/syslog"
 	"github.com/sstar-project/sstar/internal/sinkproc"
 	"github.com/sstar-project/sstar/policy"
@@ -24,10 +26,16 @@ func Open(spec []byte) (record.Sink, error) {
 		return nil, fmt.Errorf("a sink spec that does not parse: %v", err)
 	}
 	switch {
+	case s.Kinds() != 1:
+		return nil, fmt.Errorf("a sink names one destination (%+v)", s)
 	case s.Syslog != "":
 		return syslog.Dial(syslog.Options{Addr: s.Syslog, CAFile: s.SyslogCA, CertFile: s.SyslogCert, KeyFile: s.SyslogKey})
+	case s.Relp != "":
+		return relp.Dial(relp.Options{Addr: s.Relp, CAFile: s.SyslogCA, CertFile: s.SyslogCert, KeyFile: s.SyslogKey})
+	case s.Journald:
+		return journald.Dial(journald.Options{})
 	}
-	return nil, errors.New("the sink process opens network sinks only: give a syslog address")
+	return nil, errors.New("the sink process opens network sinks only: syslog, RELP, journald")
 }
 
 // Main serves sstar on descriptor 3 and exits: 0 once sstar closed the
