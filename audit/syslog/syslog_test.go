@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
 	sslog "github.com/sstar-project/sstar/audit/syslog"
+	"github.com/sstar-project/sstar/internal/journaldtest"
 	"github.com/sstar-project/sstar/internal/render"
 	"github.com/sstar-project/sstar/internal/rsyslogtest"
 )
@@ -573,6 +575,49 @@ func TestNastyCorpus(t *testing.T) {
 			if _, err := render.Parse([]byte(m.Params["args"])); err != nil {
 				t.Errorf("%s: message %d: args do not parse: %v", addr, i, err)
 			}
+		}
+	}
+}
+
+// journald reads the local form on its /dev/log socket: the identifier
+// is sstar (journalctl -t sstar finds the events), the pid is sstar's,
+// and MESSAGE carries the structured data and the text.
+func TestJournaldDevLog(t *testing.T) {
+	j := journaldtest.Start(t)
+	sock := filepath.Join(j.Dir, "run/systemd/journal/dev-log")
+	deadline := time.Now().Add(20 * time.Second)
+	for _, err := os.Stat(sock); err != nil; _, err = os.Stat(sock) {
+		if time.Now().After(deadline) {
+			t.Fatalf("journald made no dev-log socket: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f, err := dial(sslog.Options{Addr: "unix://" + sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := events(20)
+	send(t, f, evs)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries := j.WaitEntries(len(evs), 20*time.Second, "SYSLOG_IDENTIFIER=sstar")
+	if len(entries) != len(evs) {
+		t.Fatalf("journalctl -t sstar: %d entries, %d sent", len(entries), len(evs))
+	}
+	for i, e := range entries {
+		msg, _ := journaldtest.Field(e, "MESSAGE")
+		pid, _ := journaldtest.Field(e, "SYSLOG_PID")
+		end := 0
+		for end < len(msg) && msg[end] != ']' { // the first ']' not escaped
+			if msg[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		sd, err := sslog.ParseStructuredData(msg[:min(end+1, len(msg))])
+		if err != nil || pid != strconv.Itoa(os.Getpid()) || sd[sslog.SDID]["seq"] != strconv.Itoa(i+1) || sd[sslog.SDID]["event"] != evs[i].Name {
+			t.Fatalf("entry %d: MESSAGE %.200q, SYSLOG_PID %s: %v", i, msg, pid, err)
 		}
 	}
 }
