@@ -217,7 +217,7 @@ func (o *Opener) openCode(raise raiseFunc, path string) (Code, error) {
 		if ab := (*abortError)(nil); errors.As(reason, &ab) {
 			return Code{}, ab.err
 		}
-		if err := raise(audit.CodeIntegrityFailure, starlark.String(abs), starlark.String(reason.Error())); err != nil {
+		if err := raise(audit.CodeIntegrityFailure, starlark.String(abs), starlark.String(reason.Error()), starlark.True); err != nil {
 			return Code{}, err
 		}
 		return Code{}, &RefusedError{Path: abs, Reason: reason}
