@@ -377,15 +377,20 @@ func cmdRestore(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o600))
 }
 
-// tmpfs DIR SIZE: mounts a tmpfs of SIZE (as mount -o size= takes it) on
-// DIR, a new directory, until the story ends. Needs root: [tmpfs].
+// tmpfs DIR SIZE [noexec]: mounts a tmpfs of SIZE (as mount -o size= takes
+// it) on DIR, a new directory, until the story ends; noexec mounts it so.
+// Needs root: [tmpfs].
 func cmdTmpfs(ts *testscript.TestScript, neg bool, args []string) {
+	var flags uintptr
+	if len(args) == 3 && args[2] == "noexec" {
+		flags, args = unix.MS_NOEXEC, args[:2]
+	}
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: tmpfs DIR SIZE")
+		ts.Fatalf("usage: tmpfs DIR SIZE [noexec]")
 	}
 	dir := ts.MkAbs(args[0])
 	ts.Check(os.Mkdir(dir, 0o700))
-	ts.Check(unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+args[1]))
+	ts.Check(unix.Mount("tmpfs", dir, "tmpfs", flags, "size="+args[1]))
 	ts.Defer(func() { unix.Unmount(dir, unix.MNT_DETACH) })
 }
 
