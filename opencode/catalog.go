@@ -121,8 +121,8 @@ func (c *CatalogText) Format() (string, error) {
 	fmt.Fprintf(&b, "version %d\n", c.Version)
 	if !c.Expires.IsZero() {
 		e := c.Expires.UTC()
-		if !e.Equal(e.Truncate(time.Second)) || e.Year() < 1000 || e.Year() > 9999 {
-			return "", fmt.Errorf("expiry %v is not a whole second between the years 1000 and 9999", c.Expires)
+		if !e.Equal(e.Truncate(time.Second)) || e.Year() < 0 || e.Year() > 9999 {
+			return "", fmt.Errorf("expiry %v is not a whole second between the years 0 and 9999", c.Expires)
 		}
 		b.WriteString("expires " + e.Format(time.RFC3339) + "\n")
 	}
