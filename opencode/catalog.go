@@ -182,9 +182,9 @@ func ParseCatalogText(text string) (*CatalogText, error) {
 		if len(line) < 2*sha256.Size+3 || line[2*sha256.Size:2*sha256.Size+2] != "  " {
 			return bad(i+1, "want \"HASH  PATH\" (64 lowercase hex digits, two spaces, a path)")
 		}
-		sum, err := ParseStamp([]byte(line[:2*sha256.Size]))
-		if err != nil {
-			return bad(i+1, "hash: %v", strings.Replace(err.Error(), "stamp", "hash", -1))
+		sum, ok := parseHexSum(line[:2*sha256.Size])
+		if !ok {
+			return bad(i+1, "the hash is not 64 lowercase hex digits")
 		}
 		p := line[2*sha256.Size+2:]
 		if err := checkCatalogPath(p); err != nil {
@@ -196,6 +196,34 @@ func ParseCatalogText(text string) (*CatalogText, error) {
 		c.Files = append(c.Files, CatalogEntry{Path: p, SHA256: sum})
 	}
 	return c, nil
+}
+
+// parseHexSum decodes 64 lowercase hex digits, without allocating: a
+// catalog has one per entry.
+func parseHexSum(s string) ([sha256.Size]byte, bool) {
+	var sum [sha256.Size]byte
+	if len(s) != 2*sha256.Size {
+		return sum, false
+	}
+	for i := range sum {
+		hi, ok1 := lowerHex(s[2*i])
+		lo, ok2 := lowerHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return sum, false
+		}
+		sum[i] = hi<<4 | lo
+	}
+	return sum, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // checkCatalogPath accepts a clean, relative, slash-separated path.
@@ -213,7 +241,12 @@ func checkCatalogPath(p string) error {
 			return errors.New("a control character")
 		}
 	}
-	for _, e := range strings.Split(p, "/") {
+	for rest := p; rest != ""; {
+		var e string
+		e, rest, _ = strings.Cut(rest, "/")
+		if rest == "" && strings.HasSuffix(p, "/") {
+			return errors.New("an empty element (a doubled or trailing slash)")
+		}
 		switch e {
 		case "":
 			return errors.New("an empty element (a doubled or trailing slash)")
