@@ -90,16 +90,14 @@ func checkStateDir(dir string) error {
 		return errors.New("must be an absolute path")
 	}
 	dir = filepath.Clean(dir)
-	if err := CheckDirs(filepath.Join(dir, "state")); err != nil {
-		return err
-	}
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return fmt.Errorf("%v; create it: install -d -m 0755 -o root %s", err, dir)
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	if !fi.IsDir() || st == nil || st.Uid != 0 || fi.Mode()&0o022 != 0 {
-		return fmt.Errorf("must be a directory owned by root and writable only by root; install -d -m 0755 -o root %s", dir)
+		return fmt.Errorf("must be a directory owned by root and writable only by root, not even with a sticky bit; install -d -m 0755 -o root %s", dir)
 	}
-	return nil
+	// The directories above it, as those above the system policy.
+	return CheckDirs(dir)
 }
