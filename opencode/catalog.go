@@ -321,10 +321,18 @@ func NewKeyring(keys []string, threshold int) (*Keyring, error) {
 	}
 	k := &Keyring{names: map[string]bool{}, threshold: threshold}
 	var list []note.Verifier
-	for _, s := range keys {
+	for i, s := range keys {
+		if strings.HasPrefix(s, "PRIVATE+KEY+") {
+			// Never echo it: the message goes to logs and terminals.
+			return nil, fmt.Errorf("key %d is a signer key, which is secret (consider it leaked if others saw this file); list the verifier key instead, the line of the .pub file sstar key generate writes", i+1)
+		}
 		v, err := note.NewVerifier(s)
 		if err != nil {
-			return nil, fmt.Errorf("key %q is not a verifier key (name+hash+key, as in the .pub file sstar key generate writes): %v", s, err)
+			shown := s
+			if len(shown) > 100 {
+				shown = shown[:100] + "..."
+			}
+			return nil, fmt.Errorf("key %d, %q, is not a verifier key (name+hash+key, as in the .pub file sstar key generate writes): %v", i+1, shown, err)
 		}
 		id := keyID(v.Name(), v.KeyHash())
 		if k.names[id] {

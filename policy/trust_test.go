@@ -50,6 +50,7 @@ func TestTrustCatalogSettingsRefused(t *testing.T) {
 		{`policy.trust(require = "catalog")`, `require="catalog" needs keys=[...]`},
 		{`policy.trust(require = "signatures")`, `require: want "stamp", "catalog" or "either"`},
 		{`policy.trust(keys = ["not a key"])`, `is not a verifier key`},
+		{`policy.trust(keys = ["PRIVATE+KEY+a+00000000+AAAA"])`, `key 1 is a signer key, which is secret`},
 		{`policy.trust(keys = ["` + a + `", "` + a + `"])`, `is listed twice`},
 		{`policy.trust(keys = ["` + a + `"], threshold = 2)`, `threshold 2: want 1 to 1`},
 		{`policy.trust(keys = ["` + a + `"], threshold = 0)`, `threshold must be a number of keys from 1`},

@@ -113,8 +113,16 @@ func cmdCatalogSign(args []string, stdout, stderr io.Writer) int {
 	}
 
 	catPath := filepath.Join(dir, opencode.CatalogName)
-	prevData, err := os.ReadFile(catPath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	// The existing catalog, read as a run reads one (a FIFO there must not
+	// hang the signer).
+	var prevData []byte
+	if _, err := os.Lstat(catPath); err == nil {
+		code, err := (&opencode.Opener{MaxSize: opencode.MaxCatalogSize}).Read(catPath)
+		if err != nil {
+			return fail("%v; remove it to sign anew", err)
+		}
+		prevData = code.Data
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return fail("%v", err)
 	}
 	var prev *opencode.CatalogText
