@@ -30,15 +30,35 @@ import (
 // a full disk, a file made immutable, a fault while sstar runs, and
 // reading the audit log's records back.
 var storyCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"status":    cmdStatus,
-	"ticks":     cmdTicks,
-	"ticker":    cmdTicker,
-	"unlink":    cmdUnlink,
-	"restore":   cmdRestore,
-	"tmpfs":     cmdTmpfs,
-	"immutable": cmdImmutable,
-	"rsyslogd":  cmdRsyslogd,
-	"freeport":  cmdFreeport,
+	"status":     cmdStatus,
+	"ticks":      cmdTicks,
+	"ticker":     cmdTicker,
+	"unlink":     cmdUnlink,
+	"restore":    cmdRestore,
+	"tmpfs":      cmdTmpfs,
+	"immutable":  cmdImmutable,
+	"rsyslogd":   cmdRsyslogd,
+	"freeport":   cmdFreeport,
+	"buildsstar": cmdBuildSstar,
+}
+
+// buildsstar PATH: builds the sstar command into PATH as a site builds
+// it, with the system policy's path fixed at build time (go build
+// -ldflags "-X github.com/sstar-project/sstar/policy.SystemPath=...") to
+// the story's etc/sstar/policy.star. Needs the go command: [exec:go].
+func cmdBuildSstar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: buildsstar PATH")
+	}
+	pkg, err := os.Getwd() // the test runs in cmd/sstar
+	ts.Check(err)
+	cmd := exec.Command("go", "build", "-o", ts.MkAbs(args[0]),
+		"-ldflags", "-X github.com/sstar-project/sstar/policy.SystemPath="+ts.MkAbs("etc/sstar/policy.star"), ".")
+	cmd.Dir = pkg
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		ts.Fatalf("go build: %v\n%s", err, out)
+	}
 }
 
 // storyConditions are the conditions stories test beyond testscript's own.
