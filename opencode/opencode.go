@@ -151,13 +151,18 @@ func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 //
 // The fields can weaken or strengthen what is accepted, so sstar sets
 // them only from the system policy, never from flags or environment.
-// An Opener is safe for concurrent use. The only state it keeps between
+// An Opener is safe for concurrent use. The state it keeps between
 // calls is the process's securebits, read at its first exec check and
 // used for every file after: sstar never changes them and a script has
 // no way to, so one read per Opener (sstar makes one for the script and
 // its modules, and one for each policy file) saves a system call per
 // loaded module. A program that changes its securebits must make a new
-// Opener afterwards. Use an Opener through a pointer; do not copy one.
+// Opener afterwards. For catalogs it also keeps its parsed Keys and every
+// catalog it has opened, checked (or refused) once, so that each is read
+// and its signatures verified once per Opener: a run sees one version of
+// each catalog, and a program that wants a catalog's changes seen makes
+// a new Opener. Set the fields before the first call and do not change
+// them after. Use an Opener through a pointer; do not copy one.
 type Opener struct {
 	// XattrName is the extended attribute holding the stamp, namespace
 	// included: "user.…" or "trusted.…" (only CAP_SYS_ADMIN can write
