@@ -22,6 +22,9 @@ func FuzzParseCatalogText(f *testing.F) {
 	f.Add("sstar catalog v1\nversion 18446744073709551616\n")
 	f.Add(strings.Replace(good, "lib/b.star", "lib/../b.star", 1))
 	f.Add(strings.Replace(good, "2031", "0031", 1))
+	for _, path := range []string{"lib/", "lib//b.star", "./b.star", "lib/\x01.star", "lib/\xff.star", "/b.star", "a b/c.star"} {
+		f.Add(strings.Replace(good, "lib/b.star", path, 1))
+	}
 	f.Fuzz(func(t *testing.T, text string) {
 		c, err := ParseCatalogText(text)
 		if err != nil {
