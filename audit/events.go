@@ -29,6 +29,7 @@ const (
 	RunStdin
 	OpenCode
 	ExecCheck
+	Catalog
 	CodeIntegrityFailure
 	Compile
 	Exec
@@ -104,7 +105,8 @@ var table = [...]Spec{
 	RunStdin:             {Name: "sstar.run_stdin", Args: []string{}, When: "when sstar is asked to read code from standard input (`-` or no script), before it is refused (exit 2).", Severity: Critical},
 	OpenCode:             {Name: "sstar.open_code", Args: []string{"path"}, When: "before a file that will become code (script, loaded module, policy) is opened; path is absolute.", Severity: Info},
 	ExecCheck:            {Name: "sstar.exec_check", Args: []string{"path", "allowed", "enforced", "detail"}, When: "after the kernel was asked execveat(fd, \"\", AT_EMPTY_PATH|AT_EXECVE_CHECK) about an opened code file, before it is read: allowed is the kernel's answer, enforced whether a no refuses the file (SECBIT_EXEC_RESTRICT_FILE set, or the system policy says so), detail \"allowed\" or the errno and its meaning.", Severity: Info},
-	CodeIntegrityFailure: {Name: "sstar.code_integrity_failure", Args: []string{"path", "reason"}, When: "when a code file is refused (no stamp, malformed stamp, mismatch, not a regular file, too large, noexec mount, kernel check, unsafe owner, unreadable), before the refusal is returned; reason is the refusal's message.", Severity: Critical},
+	Catalog:              {Name: "sstar.catalog", Args: []string{"path", "sha256", "version", "signers", "expires", "state"}, When: "when a signed catalog has verified (signatures by enough trusted keys, not expired, not rolled back), once per run, before any file it vouches for is compiled: path is absolute, sha256 the hex SHA-256 of the catalog file as read, version its version number, signers a tuple of the trusted keys that signed it (\"name+hash\"), expires its expiry (RFC 3339) or \"\", state what the rollback check did (no state_dir, the highest version, recorded, or why not recorded).", Severity: Info},
+	CodeIntegrityFailure: {Name: "sstar.code_integrity_failure", Args: []string{"path", "reason", "enforced"}, When: "when a code file is refused (no stamp, malformed stamp, mismatch, a catalog's refusal, not a regular file, too large, noexec mount, kernel check, unsafe owner, unreadable), before the refusal is returned; reason is the refusal's message; enforced is False when the system policy's audit mode (policy.trust(mode=\"audit\")) lets code nothing vouched for run anyway, and True for every refusal that stops it.", Severity: Critical},
 	Compile:              {Name: "compile", Args: []string{"filename", "sha256"}, When: "before verified source is compiled; filename is absolute, sha256 the hex SHA-256 of the exact bytes compiled. Deliberately unlike CPython's compile(source, filename): the hash, not the source, which may be large or secret; the verified bytes are the stamped file's.", CPython: true, Severity: Info},
 	Exec:                 {Name: "exec", Args: []string{"filename"}, When: "before a compiled module (script, loaded module, policy) starts executing. Deliberately unlike CPython's exec(code_object): filename is the module's absolute path, since Starlark has no code objects a hook could use.", CPython: true, Severity: Info},
 	Load:                 {Name: "load", Args: []string{"module", "from"}, When: "before a load statement is resolved: module as written, from the absolute path of the loading file. Starlark's load takes the place of import (CPython's import event has other arguments), so it has a name of its own.", Severity: Info},

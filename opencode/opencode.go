@@ -7,7 +7,9 @@
 //
 // A file is vouched for by its stamp: an extended attribute (by default
 // user.sstar.sha256) holding the lowercase hex SHA-256 of its content,
-// written by `sstar trust` (see Opener.Stamp). Opening a file as code
+// written by `sstar trust` (see Opener.Stamp); or, when the Opener
+// requires it (Opener.Require), by a catalog signed with trusted keys in
+// its directory or a parent (see CatalogName). Opening a file as code
 // does, in order and on one descriptor:
 //
 //  1. make the path absolute and raise sstar.open_code(path);
@@ -21,14 +23,17 @@
 //     whether it would execute the file, raise sstar.exec_check with its
 //     answer, and refuse on a "no" when the process has
 //     SECBIT_EXEC_RESTRICT_FILE set (or the Opener is told to enforce);
-//  6. read the whole content, hash it (SHA-256), read the stamp with
-//     fgetxattr and compare;
-//  7. return the bytes that were hashed.
+//  6. read the whole content and hash it (SHA-256);
+//  7. read the stamp with fgetxattr and compare, or look the file up in
+//     its catalog (opened and checked once per Opener, raising
+//     sstar.catalog) and compare, as Opener.Require says;
+//  8. return the bytes that were hashed.
 //
 // Any refusal is a *RefusedError wrapping one of the Err* values below,
 // so callers tell reasons apart with errors.Is; sstar.code_integrity_failure
 // is raised before it is returned, so a refusal is recorded even when the
-// run stops there.
+// run stops there. In audit mode (Opener.AuditOnly) a refusal at step 7
+// is raised with enforced=False and the code is returned all the same.
 //
 // The stamp guards against mistakes and against code planted by whoever
 // cannot write the stamp: anyone who can write a file can restamp it
@@ -89,6 +94,13 @@ type Code struct {
 	Path   string            // absolute path the code was opened by
 	Data   []byte            // the exact bytes that were checked
 	SHA256 [sha256.Size]byte // SHA-256 of Data
+
+	// Catalog is the catalog that vouched for the file; nil if its stamp
+	// did (or, in audit mode, nothing did).
+	Catalog *Catalog
+	// Unenforced is, in audit mode, the refusal that was recorded but not
+	// enforced: nothing vouched for the file, and it is returned anyway.
+	Unenforced *RefusedError
 }
 
 // Refusals. Every refusal wraps exactly one of these.
@@ -103,6 +115,7 @@ var (
 	ErrUnreadable     = errors.New("unreadable")
 	ErrConfig         = errors.New("opencode misconfigured")
 	ErrUnsafeOwner    = errors.New("not owned by root, or writable by group or others")
+	ErrStampHidden    = errors.New("the stamp cannot be read without CAP_SYS_ADMIN")
 )
 
 // A RefusedError is a refusal to treat a file as code.
@@ -138,13 +151,18 @@ func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 //
 // The fields can weaken or strengthen what is accepted, so sstar sets
 // them only from the system policy, never from flags or environment.
-// An Opener is safe for concurrent use. The only state it keeps between
+// An Opener is safe for concurrent use. The state it keeps between
 // calls is the process's securebits, read at its first exec check and
 // used for every file after: sstar never changes them and a script has
 // no way to, so one read per Opener (sstar makes one for the script and
 // its modules, and one for each policy file) saves a system call per
 // loaded module. A program that changes its securebits must make a new
-// Opener afterwards. Use an Opener through a pointer; do not copy one.
+// Opener afterwards. For catalogs it also keeps its parsed Keys and every
+// catalog it has opened, checked (or refused) once, so that each is read
+// and its signatures verified once per Opener: a run sees one version of
+// each catalog, and a program that wants a catalog's changes seen makes
+// a new Opener. Set the fields before the first call and do not change
+// them after. Use an Opener through a pointer; do not copy one.
 type Opener struct {
 	// XattrName is the extended attribute holding the stamp, namespace
 	// included: "user.…" or "trusted.…" (only CAP_SYS_ADMIN can write
@@ -165,11 +183,38 @@ type Opener struct {
 	// group or others, checked on the open descriptor (the system policy).
 	RequireRootOwned bool
 
+	// Require is what vouches for a file: its stamp (the zero value), a
+	// catalog signed by Keys, or either.
+	Require Require
+	// Keys are the verifier keys ("name+hash+key", the note format) whose
+	// signatures count on a catalog; Threshold of them must have signed
+	// (0 means 1). Invalid keys make every catalog refuse with ErrConfig.
+	Keys      []string
+	Threshold int
+	// StateDir, if set, is the directory where the highest catalog
+	// version accepted for each directory is kept, so that a lower one is
+	// refused (see ErrRolledBack). It must be root's; sstar's system
+	// policy checks it. Empty: rollback is not detected.
+	StateDir string
+	// AuditOnly records a file that nothing vouches for (raising
+	// sstar.code_integrity_failure with enforced=False) and returns it
+	// anyway, so that operators see what requiring stamps or catalogs
+	// would refuse before they enforce it. The other checks (a regular
+	// file within the size limit on an allowed file system, the kernel's
+	// check) still refuse.
+	AuditOnly bool
+
 	securebits struct {
 		once sync.Once
 		bits uint
 		err  error
 	}
+	keys struct {
+		once sync.Once
+		ring *Keyring
+		err  error
+	}
+	catalogs catalogCache
 }
 
 // readSecurebits reads the securebits for Opener.securebits. Tests
@@ -217,13 +262,29 @@ func (o *Opener) openCode(raise raiseFunc, path string) (Code, error) {
 		if ab := (*abortError)(nil); errors.As(reason, &ab) {
 			return Code{}, ab.err
 		}
-		if err := raise(audit.CodeIntegrityFailure, starlark.String(abs), starlark.String(reason.Error())); err != nil {
+		uv, soft := reason.(*unvouched)
+		if soft {
+			reason = uv.err
+		}
+		enforced := !(soft && o.AuditOnly)
+		if err := raise(audit.CodeIntegrityFailure, starlark.String(abs), starlark.String(reason.Error()), starlark.Bool(enforced)); err != nil {
 			return Code{}, err
+		}
+		if !enforced {
+			code.Unenforced = &RefusedError{Path: abs, Reason: reason}
+			return code, nil
 		}
 		return Code{}, &RefusedError{Path: abs, Reason: reason}
 	}
 	return code, nil
 }
+
+// unvouched is the reason of a file that nothing vouched for (step 7):
+// the one refusal that audit mode records without enforcing.
+type unvouched struct{ err error }
+
+func (e *unvouched) Error() string { return e.err.Error() }
+func (e *unvouched) Unwrap() error { return e.err }
 
 // abortError carries an aborted event out of open, which is not a refusal.
 type abortError struct{ err error }
@@ -231,66 +292,126 @@ type abortError struct{ err error }
 func (e *abortError) Error() string { return e.err.Error() }
 
 // open does the checks on abs, in the order of the package comment, and
-// returns the verified code or the reason for refusing it.
+// returns the code read or the reason for refusing it. A reason of type
+// *unvouched comes with the code that was read.
 func (o *Opener) open(raise raiseFunc, abs string) (Code, error) {
-	name, err := o.xattrName()
+	if _, err := o.xattrName(); err != nil {
+		return Code{}, err
+	}
+	if o.Require != RequireStamp {
+		if _, err := o.keyring(); err != nil {
+			return Code{}, err
+		}
+	}
+	max := o.maxSize()
+	fd, size, err := o.openFD(abs, max)
 	if err != nil {
 		return Code{}, err
 	}
-	// One descriptor for every check and the read. O_NONBLOCK: opening a
-	// FIFO must not wait for a writer. Not an *os.File: that would try
-	// to add the descriptor to the runtime's poller, a system call more.
-	fd, err := openRetry(abs)
-	if err != nil {
-		return Code{}, openFailure(abs, err)
-	}
 	defer unix.Close(fd)
-
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return Code{}, fmt.Errorf("%w: fstat: %v", ErrUnreadable, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return Code{}, fmt.Errorf("%w: it is %s; only regular files can be code", ErrNotRegular, describeMode(st.Mode))
-	}
-	if o.RequireRootOwned && (st.Uid != 0 || st.Mode&0o022 != 0) {
-		return Code{}, fmt.Errorf("%w: owner uid %d, mode %04o; make it root-owned and writable only by root (chown root FILE; chmod go-w FILE)", ErrUnsafeOwner, st.Uid, st.Mode&0o7777)
-	}
-	max := o.maxSize()
-	if st.Size > max {
-		return Code{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, st.Size, max)
-	}
-
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &sfs); err != nil {
-		return Code{}, fmt.Errorf("%w: fstatfs: %v", ErrUnreadable, err)
-	}
-	if sfs.Flags&unix.ST_NOEXEC != 0 {
-		return Code{}, fmt.Errorf("%w: its file system is mounted noexec, where nothing may be executed; move it to an exec mount", ErrNoexec)
-	}
 
 	if err := o.execCheck(raise, abs, fd); err != nil {
 		return Code{}, err
 	}
 
-	data, err := readAll(fd, st.Size, max)
+	data, err := readAll(fd, size, max)
 	if err != nil {
 		return Code{}, err
 	}
-	sum := sha256.Sum256(data)
+	code := Code{Path: abs, Data: data, SHA256: sha256.Sum256(data)}
+	if err := o.vouch(raise, fd, &code); err != nil {
+		if ab := (*abortError)(nil); errors.As(err, &ab) || errors.Is(err, ErrConfig) {
+			return Code{}, err
+		}
+		return code, &unvouched{err}
+	}
+	return code, nil
+}
 
+// openFD does steps 2 to 4 on abs: the one open, then fstat and fstatfs
+// on its descriptor. Code files and catalogs are opened here, so both are
+// held to the same rules. It returns the descriptor and the file's size.
+func (o *Opener) openFD(abs string, max int64) (int, int64, error) {
+	// One descriptor for every check and the read. O_NONBLOCK: opening a
+	// FIFO must not wait for a writer. Not an *os.File: that would try
+	// to add the descriptor to the runtime's poller, a system call more.
+	fd, err := openRetry(abs)
+	if err != nil {
+		return -1, 0, openFailure(abs, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+		}
+	}()
+
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return -1, 0, fmt.Errorf("%w: fstat: %v", ErrUnreadable, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return -1, 0, fmt.Errorf("%w: it is %s; only regular files can be code", ErrNotRegular, describeMode(st.Mode))
+	}
+	if o.RequireRootOwned && (st.Uid != 0 || st.Mode&0o022 != 0) {
+		return -1, 0, fmt.Errorf("%w: owner uid %d, mode %04o; make it root-owned and writable only by root (chown root FILE; chmod go-w FILE)", ErrUnsafeOwner, st.Uid, st.Mode&0o7777)
+	}
+	if st.Size > max {
+		return -1, 0, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, st.Size, max)
+	}
+
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return -1, 0, fmt.Errorf("%w: fstatfs: %v", ErrUnreadable, err)
+	}
+	if sfs.Flags&unix.ST_NOEXEC != 0 {
+		return -1, 0, fmt.Errorf("%w: its file system is mounted noexec, where nothing may be executed; move it to an exec mount", ErrNoexec)
+	}
+	ok = true
+	return fd, st.Size, nil
+}
+
+// checkStamp compares the stamp of the file open on fd with the hash of
+// the content read.
+func (o *Opener) checkStamp(fd int, code *Code) error {
+	name, err := o.xattrName()
+	if err != nil {
+		return err
+	}
 	stamp, err := readStamp(fd, name)
 	if err != nil {
-		return Code{}, withHint(err, abs)
+		return withHint(err, code.Path)
 	}
-	if stamp != sum {
-		return Code{}, &MismatchError{
+	if stamp != code.SHA256 {
+		return &MismatchError{
 			Stamp:   hex.EncodeToString(stamp[:]),
-			Content: hex.EncodeToString(sum[:]),
-			Hint:    "the file changed after it was stamped; review it, then restamp it with: sstar trust " + abs,
+			Content: hex.EncodeToString(code.SHA256[:]),
+			Hint:    "the file changed after it was stamped; review it, then restamp it with: sstar trust " + code.Path,
 		}
 	}
-	return Code{Path: abs, Data: data, SHA256: sum}, nil
+	return nil
+}
+
+// Read opens path as code is opened (steps 2 to 4 and 6, on one
+// descriptor) and returns its content and hash, vouched for by nothing
+// and raising nothing: what `sstar catalog sign` lists is what a run
+// reads.
+func (o *Opener) Read(path string) (Code, error) {
+	abs, err := ospath.Abs(path)
+	if err != nil {
+		return Code{}, &RefusedError{Path: path, Reason: fmt.Errorf("%w: cannot make the path absolute: %v", ErrUnreadable, err)}
+	}
+	max := o.maxSize()
+	fd, size, err := o.openFD(abs, max)
+	if err != nil {
+		return Code{}, &RefusedError{Path: abs, Reason: err}
+	}
+	defer unix.Close(fd)
+	data, err := readAll(fd, size, max)
+	if err != nil {
+		return Code{}, &RefusedError{Path: abs, Reason: err}
+	}
+	return Code{Path: abs, Data: data, SHA256: sha256.Sum256(data)}, nil
 }
 
 // execCheck asks the kernel whether it would execute the file open on
@@ -404,6 +525,12 @@ func readStamp(fd int, name string) ([sha256.Size]byte, error) {
 	switch err {
 	case nil:
 	case unix.ENODATA:
+		if XattrNamespace(name) == trustedNamespace && !hasCapSysAdmin() {
+			// The kernel answers ENODATA for every trusted.* attribute
+			// to a process without CAP_SYS_ADMIN: the stamp may well be
+			// there, and sstar trust would fail too.
+			return none, fmt.Errorf("%w: %s is in the trusted.* namespace, which the kernel shows only to processes with CAP_SYS_ADMIN, so this process cannot tell whether the file is stamped (\"no stamp\" is all it can see); run sstar as root, or ask the administrator to vouch for the code with a signed catalog instead (policy.trust(require=\"either\"); see docs/trust.md)", ErrStampHidden, name)
+		}
 		return none, fmt.Errorf("%w: the file has no %s attribute", ErrNoStamp, name)
 	case unix.ENOTSUP:
 		return none, fmt.Errorf("%w: its file system does not support extended attributes, so it cannot hold %s", ErrNoStamp, name)

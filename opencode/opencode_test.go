@@ -167,7 +167,7 @@ func refusal(t *testing.T, rec *audittest.Recorder, err error, path string, want
 	if !ok {
 		t.Fatalf("no sstar.code_integrity_failure among %v", rec.Names())
 	}
-	wantArgs := starlark.Tuple{starlark.String(path), starlark.String(re.Reason.Error())}
+	wantArgs := starlark.Tuple{starlark.String(path), starlark.String(re.Reason.Error()), starlark.True}
 	if ev.Args().String() != wantArgs.String() {
 		t.Errorf("sstar.code_integrity_failure%s, want %s", ev.Args(), wantArgs)
 	}

@@ -7,13 +7,15 @@
 // descriptor), and pass the same verification as code. It may change the
 // settings that weaken or strengthen verification and recording (the
 // stamp's extended attribute, the code size cap, kernel-check enforcement,
+// what vouches for code and the keys that sign catalogs, audit-only mode,
 // default and maximum limits, mandatory sinks) and install audit hooks.
 // Additive policy files (--policy FILE) run after it and may only add
 // hooks and lower limits.
 //
 // Policy files see a `policy` module that scripts never see:
 //
-//	policy.trust(xattr=, max_code_size=, exec_check=)    system policy only
+//	policy.trust(xattr=, max_code_size=, exec_check=,
+//	             keys=, threshold=, require=, state_dir=, mode=)  system policy only
 //	policy.sink(audit_log=, syslog=, relp=, syslog_ca=,
 //	            journald=, kernel_audit=)                system policy only
 //	policy.audit(max_record=)                           system policy only
@@ -55,6 +57,14 @@ type Settings struct {
 	Xattr            string // the stamp's extended attribute, namespace included
 	MaxCodeSize      int64  // largest code file in bytes
 	EnforceExecCheck bool   // refuse what AT_EXECVE_CHECK refuses, even without the securebit
+
+	// What vouches for code (system policy only): stamps, catalogs signed
+	// by Threshold of Keys, or either; see docs/trust.md.
+	Require   opencode.Require
+	Keys      []string // verifier keys, "name+hash+key"
+	Threshold int      // 0: 1
+	StateDir  string   // where catalog versions are kept against rollback; "" none
+	AuditOnly bool     // policy.trust(mode="audit"): record refusals, run anyway
 
 	// Limits. Steps and Timeout apply when a run asks for none; a run may
 	// ask for less, or for more up to MaxSteps and MaxTimeout. Zero means
@@ -218,7 +228,12 @@ func (st *state) trust(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	var xattrName, execCheck string
 	var maxSize starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "xattr?", &xattrName, "max_code_size?", &maxSize, "exec_check?", &execCheck); err != nil {
+	var t trustArgs
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "xattr?", &xattrName, "max_code_size?", &maxSize, "exec_check?", &execCheck,
+		"keys?", &t.keys, "threshold?", &t.threshold, "require?", &t.require, "state_dir?", &t.stateDir, "mode?", &t.mode); err != nil {
+		return nil, err
+	}
+	if err := t.apply(b, &st.next); err != nil {
 		return nil, err
 	}
 	if xattrName != "" {

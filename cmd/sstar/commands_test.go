@@ -30,17 +30,37 @@ import (
 // a full disk, a file made immutable, a fault while sstar runs, and
 // reading the audit log's records back.
 var storyCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"status":    cmdStatus,
-	"ticks":     cmdTicks,
-	"ticker":    cmdTicker,
-	"unlink":    cmdUnlink,
-	"restore":   cmdRestore,
-	"tmpfs":     cmdTmpfs,
-	"immutable": cmdImmutable,
-	"rsyslogd":  cmdRsyslogd,
-	"freeport":  cmdFreeport,
-	"signal":    cmdSignal,
-	"waitfor":   cmdWaitfor,
+	"status":     cmdStatus,
+	"ticks":      cmdTicks,
+	"ticker":     cmdTicker,
+	"unlink":     cmdUnlink,
+	"restore":    cmdRestore,
+	"tmpfs":      cmdTmpfs,
+	"immutable":  cmdImmutable,
+	"rsyslogd":   cmdRsyslogd,
+	"freeport":   cmdFreeport,
+	"signal":     cmdSignal,
+	"waitfor":    cmdWaitfor,
+	"buildsstar": cmdBuildSstar,
+}
+
+// buildsstar PATH: builds the sstar command into PATH as a site builds
+// it, with the system policy's path fixed at build time (go build
+// -ldflags "-X github.com/sstar-project/sstar/policy.SystemPath=...") to
+// the story's etc/sstar/policy.star. Needs the go command: [exec:go].
+func cmdBuildSstar(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: buildsstar PATH")
+	}
+	pkg, err := os.Getwd() // the test runs in cmd/sstar
+	ts.Check(err)
+	cmd := exec.Command("go", "build", "-o", ts.MkAbs(args[0]),
+		"-ldflags", "-X github.com/sstar-project/sstar/policy.SystemPath="+ts.MkAbs("etc/sstar/policy.star"), ".")
+	cmd.Dir = pkg
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		ts.Fatalf("go build: %v\n%s", err, out)
+	}
 }
 
 // storyConditions are the conditions stories test beyond testscript's own.
@@ -379,15 +399,20 @@ func cmdRestore(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o600))
 }
 
-// tmpfs DIR SIZE: mounts a tmpfs of SIZE (as mount -o size= takes it) on
-// DIR, a new directory, until the story ends. Needs root: [tmpfs].
+// tmpfs DIR SIZE [noexec]: mounts a tmpfs of SIZE (as mount -o size= takes
+// it) on DIR, a new directory, until the story ends; noexec mounts it so.
+// Needs root: [tmpfs].
 func cmdTmpfs(ts *testscript.TestScript, neg bool, args []string) {
+	var flags uintptr
+	if len(args) == 3 && args[2] == "noexec" {
+		flags, args = unix.MS_NOEXEC, args[:2]
+	}
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: tmpfs DIR SIZE")
+		ts.Fatalf("usage: tmpfs DIR SIZE [noexec]")
 	}
 	dir := ts.MkAbs(args[0])
 	ts.Check(os.Mkdir(dir, 0o700))
-	ts.Check(unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+args[1]))
+	ts.Check(unix.Mount("tmpfs", dir, "tmpfs", flags, "size="+args[1]))
 	ts.Defer(func() { unix.Unmount(dir, unix.MNT_DETACH) })
 }
 

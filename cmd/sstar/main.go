@@ -12,6 +12,9 @@
 //	sstar sinks
 //	sstar trust [-v] PATH...
 //	sstar verify PATH...
+//	sstar key generate NAME
+//	sstar catalog sign --key NAME.key [--version N] [--expires DURATION] DIR
+//	sstar catalog verify [--key NAME.pub] DIR/sstar.catalog
 //	sstar help
 //
 // Run `sstar --help` for the flags and exit statuses.
@@ -52,6 +55,9 @@ const usage = `usage: sstar [flags] SCRIPT [ARG...]
        sstar sinks
        sstar trust [-v] PATH...
        sstar verify PATH...
+       sstar key generate NAME
+       sstar catalog sign --key NAME.key [--version N] [--expires DURATION] DIR
+       sstar catalog verify [--key NAME.pub] DIR/sstar.catalog
        sstar help
 
 sstar runs the Starlark file SCRIPT. Everything after SCRIPT is the
@@ -113,8 +119,20 @@ Subcommands:
                        directory) with the SHA-256 of its content, so sstar
                        will run it; -v prints what was added or updated
   verify PATH...       check each file as a run would: one line per file
-                       (ok, missing stamp, mismatch, refused); exit 0 only
-                       if all verify. See docs/opencode.md
+                       (ok and what vouches for it, missing stamp,
+                       mismatch, refused); exit 0 only if all verify. See
+                       docs/opencode.md
+  key generate NAME    write a signing key pair, NAME.key (secret, 0600)
+                       and NAME.pub, and print the verifier key for
+                       policy.trust(keys=). See docs/trust.md
+  catalog sign --key NAME.key [--version N] [--expires DURATION] DIR
+                       write DIR/sstar.catalog: the SHA-256 of every
+                       *.star file under DIR, signed; signing the same
+                       catalog with another key adds a signature
+  catalog verify [--key NAME.pub] DIR/sstar.catalog
+                       check a catalog's signatures (with the system
+                       policy's keys, or NAME.pub) and every file: one
+                       line per file; exit 0 only if all hold
   help                 print this help
 
 To run a script whose name is one of these words, give its path:
@@ -151,6 +169,10 @@ func sstar(args []string, stdout, stderr io.Writer) int {
 			return cmdTrust(args[1:], stdout, stderr)
 		case "verify":
 			return cmdVerify(args[1:], stdout, stderr)
+		case "key":
+			return cmdKey(args[1:], stdout, stderr)
+		case "catalog":
+			return cmdCatalog(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usageText())
 			return exitOK
@@ -286,6 +308,9 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}()
 	if status != exitOK {
 		return status
+	}
+	if s.settings.AuditOnly {
+		fmt.Fprintln(stderr, auditModeWarning)
 	}
 
 	// Launch modes that would run code nobody vouched for.

@@ -38,11 +38,12 @@ func cmdVerify(args []string, stdout, stderr io.Writer) (status int) {
 		n := 0
 		opencode.WalkCode(root, func(p string) error {
 			n++
-			_, err := s.settings.OpenerFor(p).Verify(d, p)
-			if err != nil {
+			o := s.settings.OpenerFor(p)
+			code, err := o.Verify(d, p)
+			if err != nil || code.Unenforced != nil {
 				bad = true
 			}
-			fmt.Fprintf(stdout, "%s: %s\n", p, verdict(err))
+			fmt.Fprintf(stdout, "%s: %s\n", p, verdict(o, code, err))
 			return nil
 		})
 		if n == 0 {
@@ -59,16 +60,21 @@ func cmdVerify(args []string, stdout, stderr io.Writer) (status int) {
 	return exitOK
 }
 
-// verdict words a verification's outcome for its line.
-func verdict(err error) string {
+// verdict words a verification's outcome for its line: why the file
+// would run (its stamp, or which catalog), or why not.
+func verdict(o *opencode.Opener, code opencode.Code, err error) string {
 	var me *opencode.MismatchError
 	var re *opencode.RefusedError
 	switch {
+	case err == nil && code.Unenforced != nil:
+		return "refused, not enforced (audit mode: a run records this and runs it): " + code.Unenforced.Reason.Error()
+	case err == nil && code.Catalog != nil:
+		return "ok: " + code.Catalog.Describe()
 	case err == nil:
-		return "ok"
-	case errors.As(err, &me):
+		return "ok: stamp"
+	case errors.As(err, &me) && o.Require == opencode.RequireStamp:
 		return fmt.Sprintf("mismatch: stamp sha256 %s, content sha256 %s", me.Stamp, me.Content)
-	case errors.Is(err, opencode.ErrNoStamp):
+	case errors.Is(err, opencode.ErrNoStamp) && o.Require == opencode.RequireStamp:
 		return "missing stamp"
 	case errors.As(err, &re):
 		return "refused: " + re.Reason.Error()
