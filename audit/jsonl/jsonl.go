@@ -272,8 +272,11 @@ func (l *Log) Close() error {
 }
 
 // lastLine finds what a new run chains from: the hash of the last
-// complete non-empty line of the file (zero if there is none) and, if the
-// file ends in an incomplete line, that line's hash.
+// complete line of the file that is not blank (zero if there is none)
+// and, if the file ends in an incomplete line, that line's hash. A blank
+// line (empty, or nothing but white space: see blank) is not a record,
+// and Verify reports one that is not empty as inserted; chaining from it
+// would make the run the one to blame when it is removed.
 func lastLine(r io.ReaderAt, size int64) (last [sha256.Size]byte, cut *[sha256.Size]byte, err error) {
 	end := size // the end of the region still to search
 	if end == 0 {
@@ -296,7 +299,11 @@ func lastLine(r io.ReaderAt, size int64) (last [sha256.Size]byte, cut *[sha256.S
 		if err != nil {
 			return last, nil, err
 		}
-		if end-(start+1) > 0 {
+		isBlank, err := blankRange(r, start+1, end)
+		if err != nil {
+			return last, cut, err
+		}
+		if !isBlank {
 			last, err = hashRange(r, start+1, end)
 			return last, cut, err
 		}
@@ -325,6 +332,27 @@ func lastIndexByte(r io.ReaderAt, end int64, c byte) (int64, error) {
 		end -= n
 	}
 	return -1, nil
+}
+
+// blankRange reports whether r[start:end] is blank: empty, or white
+// space only. It reads no further than the first byte that is not.
+func blankRange(r io.ReaderAt, start, end int64) (bool, error) {
+	var buf [4 << 10]byte
+	for start < end {
+		n := int64(len(buf))
+		if n > end-start {
+			n = end - start
+		}
+		chunk := buf[:n]
+		if _, err := r.ReadAt(chunk, start); err != nil {
+			return false, err
+		}
+		if !blank(chunk) {
+			return false, nil
+		}
+		start += n
+	}
+	return true, nil
 }
 
 func hashRange(r io.ReaderAt, start, end int64) ([sha256.Size]byte, error) {

@@ -41,6 +41,13 @@ const (
 	// CutOff: an incomplete line in the middle of the log, which a later
 	// run ended and recorded (field "cut"). Damage, not tampering.
 	CutOff
+	// Unfinished: a run that began with sstar.run_start has no
+	// sstar.run_end, and its last line is whole. It is still running,
+	// or its process was killed outright (SIGKILL, the OOM killer, power
+	// lost), or its last lines were removed: the log alone cannot tell
+	// which. Not counted as tampering; a run whose end a crash cut off
+	// mid-line is reported as Truncated or CutOff instead.
+	Unfinished
 )
 
 func (k Kind) String() string {
@@ -59,13 +66,16 @@ func (k Kind) String() string {
 		return "truncated"
 	case CutOff:
 		return "cut off"
+	case Unfinished:
+		return "unfinished"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
 // Tampering reports whether a problem of this kind means the log was
-// changed after it was written, rather than cut short by a crash.
-func (k Kind) Tampering() bool { return k != Truncated && k != CutOff }
+// changed after it was written, rather than cut short by a crash or by
+// the end of a run that has not been written (yet, or ever).
+func (k Kind) Tampering() bool { return k != Truncated && k != CutOff && k != Unfinished }
 
 // A Problem is one thing wrong with a log.
 type Problem struct {
@@ -84,6 +94,7 @@ type Report struct {
 	Lines    int       // lines read, blank ones included
 	Records  int       // valid records among them
 	Runs     int       // distinct run ids
+	Finished int       // runs that began with sstar.run_start and have their sstar.run_end
 	Problems []Problem // in line order
 }
 
@@ -100,18 +111,55 @@ func (r *Report) Tampered() bool {
 	return false
 }
 
+// Unfinished reports whether a run that began with sstar.run_start has
+// no sstar.run_end and was not cut off mid-line (see Unfinished).
+func (r *Report) Unfinished() bool {
+	for _, p := range r.Problems {
+		if p.Kind == Unfinished {
+			return true
+		}
+	}
+	return false
+}
+
 // entry is what Verify keeps of a valid line.
 type entry struct {
-	line int
-	seq  uint64
-	prev [sha256.Size]byte
-	hash [sha256.Size]byte
-	cut  *[sha256.Size]byte
+	line  int
+	seq   uint64
+	prev  [sha256.Size]byte
+	hash  [sha256.Size]byte
+	cut   *[sha256.Size]byte
+	life  lifeEvent
+	count uint64 // for a run_end: the records it says came before it
+	pid   int64
+	time  string
+	run   string
 }
+
+// lifeEvent marks the records that begin and end a run.
+type lifeEvent uint8
+
+const (
+	noLife lifeEvent = iota
+	runStart
+	runEnd
+)
+
+// The names of the lifecycle events (audit.RunStart and audit.RunEnd; a
+// script cannot raise them, sys.audit refuses sstar's names).
+const (
+	runStartName = "sstar.run_start"
+	runEndName   = "sstar.run_end"
+)
 
 type runRecords struct {
 	id   string
 	recs []*entry
+	// cutEnd is the line of an incomplete line that carries this run's
+	// id, after its last whole record: a crash cut its end off.
+	cutEnd int
+	// started: a record seq 1 sstar.run_start; hasEnd: an sstar.run_end.
+	started, hasEnd bool
 }
 
 // wire is a line as parsed; pointers tell a missing field from a zero.
@@ -130,10 +178,19 @@ type wire struct {
 // comment for the rules). It returns an error only if r cannot be read;
 // what is wrong with the log is in the Report.
 //
-// What a hash chain cannot show: lines removed from the end of a run
-// (unless a later run chained from one of them), and a run rewritten
-// whole by someone who recomputed its hashes. The syslog copy of the same
-// run ids and seqs, kept off the machine, is what shows those.
+// A run that began with sstar.run_start must end with sstar.run_end, and
+// run_end's count of events must be the number of records before it:
+// so lines removed from the end of such a run show as Unfinished (it is
+// still running, was killed, or lost its tail), and lines removed and
+// the rest renumbered as Removed. A run that does not begin with
+// run_start (an older sstar's, or an embedder's that raises no
+// lifecycle events) makes no promise about its end.
+//
+// What a hash chain cannot show: the last runs of a file removed whole
+// (nothing after them refers back to them), a run removed whole while
+// another run that began before it wrote on, and a run rewritten whole
+// by someone who recomputed its hashes. The syslog copy of the same run
+// ids and seqs, kept off the machine, is what shows those.
 func Verify(r io.Reader) (*Report, error) {
 	v := &verifier{report: &Report{}, byRun: map[string]*runRecords{}, hashes: map[[sha256.Size]byte]int{}}
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -151,7 +208,7 @@ func Verify(r io.Reader) (*Report, error) {
 		case tooLong:
 			v.problem(n, Malformed, "", fmt.Sprintf("longer than %d bytes: not an audit record", MaxLine))
 		case !complete:
-			v.problem(n, Truncated, "", "the log ends in an incomplete line: cut off by a crash or a full disk while it was written")
+			v.truncated, v.truncRun = n, lineRun(line)
 		default:
 			v.add(n, line)
 		}
@@ -197,12 +254,55 @@ type verifier struct {
 	order  []*runRecords
 	hashes map[[sha256.Size]byte]int // line hash -> first line number
 	bad    []badLine
+	all    []*entry // every record, in line order
+	// truncated is the number of an incomplete last line (0: none), and
+	// truncRun the run id it begins with, if it got that far.
+	truncated int
+	truncRun  string
 }
 
 type badLine struct {
 	line   int
 	hash   [sha256.Size]byte
 	reason string
+	run    string // the run id the line begins with, if any (see lineRun)
+}
+
+// Blank lines. An empty line carries nothing: two runs that ended the
+// same cut-off line leave one. A line of nothing but whitespace is no
+// record either, and the writer never chains from it (see lastLine); it
+// is reported as malformed, an insertion. Its hash is still a line a run
+// may chain from, as writers before this rule did, so that such a run
+// is not blamed for what was inserted before it.
+func blank(line []byte) bool {
+	for _, c := range line {
+		if !isSpace(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isSpace is ASCII white space, as JSON and the shell tools see it.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// lineRun returns the run id an incomplete line starts with, if it got
+// that far: a line is written as {"seq":N,"time":"...","pid":N,"run":"ID",
+// so a line cut after the id still says whose it was.
+func lineRun(line []byte) string {
+	const key = `,"run":"`
+	i := bytes.Index(line, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j <= 0 || j > 64 {
+		return ""
+	}
+	return string(rest[:j])
 }
 
 func (v *verifier) problem(line int, k Kind, run, detail string) {
@@ -210,16 +310,20 @@ func (v *verifier) problem(line int, k Kind, run, detail string) {
 }
 
 func (v *verifier) add(n int, line []byte) {
-	if len(bytes.TrimSpace(line)) == 0 {
-		return // a blank line carries nothing (two runs ending the same cut line leave one)
+	if len(line) == 0 {
+		return // see blank
 	}
 	h := sha256.Sum256(line)
 	if _, seen := v.hashes[h]; !seen {
 		v.hashes[h] = n
 	}
+	if blank(line) {
+		v.bad = append(v.bad, badLine{line: n, hash: h, reason: "only white space"})
+		return
+	}
 	rec, run, err := parseRecord(line)
 	if err != nil {
-		v.bad = append(v.bad, badLine{line: n, hash: h, reason: err.Error()})
+		v.bad = append(v.bad, badLine{line: n, hash: h, reason: err.Error(), run: lineRun(line)})
 		return
 	}
 	rec.line, rec.hash = n, h
@@ -231,6 +335,10 @@ func (v *verifier) add(n int, line []byte) {
 		v.order = append(v.order, rr)
 	}
 	rr.recs = append(rr.recs, rec)
+	rr.started = rr.started || rec.seq == 1 && rec.life == runStart
+	rr.hasEnd = rr.hasEnd || rec.life == runEnd
+	rec.run = run
+	v.all = append(v.all, rec)
 }
 
 func parseRecord(line []byte) (*entry, string, error) {
@@ -257,7 +365,18 @@ func parseRecord(line []byte) (*entry, string, error) {
 	if _, err := time.Parse(time.RFC3339Nano, *w.Time); err != nil {
 		return nil, "", errors.New(`"time" is not an RFC 3339 time`)
 	}
-	rec := &entry{seq: *w.Seq}
+	rec := &entry{seq: *w.Seq, pid: *w.PID, time: *w.Time}
+	switch *w.Event {
+	case runStartName:
+		rec.life = runStart
+	case runEndName:
+		// run_end(status, reason, seconds, events, code, limits)
+		var args []json.RawMessage
+		if json.Unmarshal(w.Args, &args) != nil || len(args) < 4 || json.Unmarshal(args[3], &rec.count) != nil {
+			return nil, "", errors.New(`an "sstar.run_end" whose fourth argument is not a count of events`)
+		}
+		rec.life = runEnd
+	}
 	if err := decodeHash(*w.Prev, &rec.prev); err != nil {
 		return nil, "", fmt.Errorf(`"prev" %v`, err)
 	}
@@ -298,10 +417,34 @@ func short(run string) string {
 func (v *verifier) finish() {
 	v.report.Runs = len(v.order)
 	v.checkBad()
+	if v.truncated > 0 {
+		detail := "the log ends in an incomplete line: cut off by a crash or a full disk while it was written"
+		v.problem(v.truncated, Truncated, v.truncRun, detail+v.cutEnd(v.truncRun, v.truncated))
+	}
 	for _, rr := range v.order {
 		v.checkRun(rr)
 	}
 }
+
+// cutEnd notes that the incomplete line at line, which begins with run
+// id run, is the end of that run, if it comes after the run's last whole
+// record and the run has no sstar.run_end: the crash is why the run is
+// unfinished, and checkRun does not report it again. It returns what to
+// add to the line's problem.
+func (v *verifier) cutEnd(run string, line int) string {
+	rr := v.byRun[run]
+	if rr == nil || rr.recs[len(rr.recs)-1].line > line || !rr.promisesEnd() || rr.ended() {
+		return ""
+	}
+	rr.cutEnd = line
+	return fmt.Sprintf("; it was the end of run %s, which has no sstar.run_end", short(run))
+}
+
+// promisesEnd reports whether the run began with sstar.run_start.
+func (rr *runRecords) promisesEnd() bool { return rr.started }
+
+// ended reports whether the run has its sstar.run_end.
+func (rr *runRecords) ended() bool { return rr.hasEnd }
 
 // checkBad sorts lines that are not records into damage a later run
 // recorded (cut off) and the rest (malformed), and checks every run's
@@ -321,7 +464,7 @@ func (v *verifier) checkBad() {
 			firstBad[b.hash] = b.line
 		}
 		if lastClaim[b.hash] > b.line {
-			v.problem(b.line, CutOff, "", "an incomplete line left by a crash or a full disk, ended by a later run")
+			v.problem(b.line, CutOff, b.run, "an incomplete line left by a crash or a full disk, ended by a later run"+v.cutEnd(b.run, b.line))
 		} else {
 			v.problem(b.line, Malformed, "", "not an audit record ("+b.reason+"): edited or inserted")
 		}
@@ -394,16 +537,19 @@ func (v *verifier) checkRun(rr *runRecords) {
 	// In seq order: the start, the gaps, the links.
 	slices.SortFunc(recs, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
 	first := recs[0]
+	gap := false // lines of the run are missing, and said so
 	if first.seq != 1 {
+		gap = true
 		v.problem(first.line, Removed, id, fmt.Sprintf("run %s starts at seq %d: its first %d lines are missing (removed, or in an older log file)", s, first.seq, first.seq-1))
 	} else if first.prev != ([sha256.Size]byte{}) {
 		if at, ok := v.hashes[first.prev]; !ok || at >= first.line {
-			v.problem(first.line, Removed, id, fmt.Sprintf("run %s chains from a line that is not before it in the log: that line was removed or edited", s))
+			v.problem(first.line, Removed, id, fmt.Sprintf("run %s chains from a line that is not before it in the log: %s", s, v.missingBefore(first.line)))
 		}
 	}
 	for i := 1; i < len(recs); i++ {
 		a, b := recs[i-1], recs[i]
 		if b.seq != a.seq+1 {
+			gap = true
 			v.problem(b.line, Removed, id, fmt.Sprintf("run %s jumps from seq %d (line %d) to seq %d: %d lines missing", s, a.seq, a.line, b.seq, b.seq-a.seq-1))
 			continue
 		}
@@ -421,4 +567,42 @@ func (v *verifier) checkRun(rr *runRecords) {
 		}
 		v.problem(a.line, Edited, id, fmt.Sprintf("line %d (next in run %s) recorded a different hash for it: line %d was changed", b.line, s, a.line))
 	}
+
+	// The end: a run that began with run_start ends with run_end, which
+	// counts the records before it.
+	if first.seq != 1 || first.life != runStart {
+		return
+	}
+	for i, r := range recs {
+		if r.life != runEnd {
+			continue
+		}
+		v.report.Finished++
+		if !gap && uint64(i) != r.count {
+			v.problem(r.line, Removed, id, fmt.Sprintf("the sstar.run_end of run %s counts %d records before it, and the log has %d: lines were removed, and the rest renumbered", s, r.count, i))
+		}
+		return
+	}
+	if rr.cutEnd > 0 {
+		return // the crash that cut its last line says why (see cutEnd)
+	}
+	last := rr.recs[len(rr.recs)-1] // in file order
+	for _, r := range rr.recs {
+		if r.seq > last.seq {
+			last = r
+		}
+	}
+	v.problem(last.line, Unfinished, id, fmt.Sprintf("run %s (pid %d) has no sstar.run_end after its last record, seq %d at %s: it is still running, or was killed, or its last lines were removed", s, last.pid, last.seq, last.time))
+}
+
+// missingBefore says what is gone when the run whose first record is at
+// line chains from a line that is not before it. If the record just
+// before it ends a run, that run is whole: what is missing is whole runs.
+func (v *verifier) missingBefore(line int) string {
+	i, _ := slices.BinarySearchFunc(v.all, line, func(e *entry, line int) int { return cmp.Compare(e.line, line) })
+	if i > 0 && v.all[i-1].life == runEnd {
+		before := v.all[i-1]
+		return fmt.Sprintf("lines after line %d (the sstar.run_end of run %s) were removed: whole runs, or the last lines of a run that began before; or the line it chains from was edited", before.line, short(before.run))
+	}
+	return "that line was removed or edited"
 }
