@@ -24,6 +24,7 @@ const (
 const maxProblems = 20
 
 const logUsage = `usage: sstar log verify PATH
+       sstar log show PATH [--run ID] [--event NAME]
 
 Checks every run's hash chain in the JSON Lines audit log PATH (written by
 --audit-log) and that every run that began with sstar.run_start ended
@@ -36,9 +37,14 @@ Exit status:
   3  truncated: cut off by a crash or a full disk, not tampered with
   4  unfinished: a run has no sstar.run_end; it is still running, was
      killed (SIGKILL, power lost), or its last lines were removed
+
+sstar log show prints the log for people: see sstar log show --help.
 `
 
 func cmdLog(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "show" {
+		return cmdLogShow(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "verify" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprint(stdout, logUsage)
