@@ -388,7 +388,7 @@ func showArgv(items []jnode) string {
 		}
 		s := abbrevString(it.str, 2*showString)
 		if s == "" || strings.ContainsAny(s, " \t\"'\\$`*?[]{}()<>|&;#~") || escape(s) != s {
-			b.WriteString(strconv.Quote(s))
+			b.WriteString(`"` + escapeRunes(s, true) + `"`)
 		} else {
 			b.WriteString(s)
 		}
