@@ -7,7 +7,7 @@
 //
 //	{"seq":2,"time":"2026-11-22T12:34:56.123456789Z","pid":4242,
 //	 "run":"6f1c0a4e9b2d4c8f8e7a5b3c1d2e4f60","event":"open",
-//	 "args":["/etc/hosts","r",0],
+//	 "args":["/etc/hosts","r",524288],
 //	 "prev":"9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab"}
 //
 // The fields, always in this order:
@@ -41,6 +41,11 @@
 // returns an error wrapping audit.ErrNotRecorded and every later event is
 // refused. Appends are atomic on local file systems; NFS does not promise
 // it.
+//
+// sstar's runs begin with sstar.run_start and end with sstar.run_end,
+// which counts the records before it: Verify reports a run that began so
+// and has no end as unfinished (still running, killed, or its tail
+// removed). The Log itself writes whatever records it is given.
 //
 // A Log is a record.Sink: add it to the run's record.Fanout.
 package jsonl
