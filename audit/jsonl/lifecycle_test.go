@@ -202,3 +202,25 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return data
 }
+
+// A full disk can cut a line before its run id: the cut line is then
+// taken as the end of the unfinished run nearest before it.
+func TestUnfinishedCutBeforeRunID(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeLife(t, path, 3, true)
+	writeLife(t, path, 2, false)
+	data := mustRead(t, path)
+	cut := append(append([]byte(nil), data...), `{"seq":4,"time":"2026-12-01T20:25:`...)
+	r := verify(t, cut)
+	if r.Tampered() || r.Unfinished() || len(r.Problems) != 1 || r.Problems[0].Kind != jsonl.Truncated || !strings.Contains(r.Problems[0].Detail, "it was probably (it is cut before its run id) the end of run") {
+		t.Fatalf("cut before the run id: %s", kinds(r))
+	}
+	// Two unfinished runs, one cut line: the other stays unfinished.
+	os.WriteFile(path, data, 0o600)
+	writeLife(t, path, 1, false)
+	cut = append(mustRead(t, path), `{"seq":3,"ti`...)
+	r = verify(t, cut)
+	if r.Tampered() || !r.Unfinished() || len(r.Problems) != 2 || r.Problems[0].Kind != jsonl.Unfinished || r.Problems[0].Line != 8 || r.Problems[1].Kind != jsonl.Truncated {
+		t.Fatalf("two unfinished runs, one cut line: %s", kinds(r))
+	}
+}

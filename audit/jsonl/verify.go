@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 )
@@ -155,8 +156,8 @@ const (
 type runRecords struct {
 	id   string
 	recs []*entry
-	// cutEnd is the line of an incomplete line that carries this run's
-	// id, after its last whole record: a crash cut its end off.
+	// cutEnd is the line of an incomplete line after its last whole
+	// record that was its end (see attributeCuts): a crash cut it off.
 	cutEnd int
 	// started: a record seq 1 sstar.run_start; hasEnd: an sstar.run_end.
 	started, hasEnd bool
@@ -254,7 +255,8 @@ type verifier struct {
 	order  []*runRecords
 	hashes map[[sha256.Size]byte]int // line hash -> first line number
 	bad    []badLine
-	all    []*entry // every record, in line order
+	all    []*entry  // every record, in line order
+	cuts   []cutLine // incomplete lines, in line order
 	// truncated is the number of an incomplete last line (0: none), and
 	// truncRun the run id it begins with, if it got that far.
 	truncated int
@@ -418,33 +420,73 @@ func (v *verifier) finish() {
 	v.report.Runs = len(v.order)
 	v.checkBad()
 	if v.truncated > 0 {
-		detail := "the log ends in an incomplete line: cut off by a crash or a full disk while it was written"
-		v.problem(v.truncated, Truncated, v.truncRun, detail+v.cutEnd(v.truncRun, v.truncated))
+		v.cut(v.truncated, Truncated, v.truncRun, "the log ends in an incomplete line: cut off by a crash or a full disk while it was written")
 	}
+	v.attributeCuts()
 	for _, rr := range v.order {
 		v.checkRun(rr)
 	}
 }
 
-// cutEnd notes that the incomplete line at line, which begins with run
-// id run, is the end of that run, if it comes after the run's last whole
-// record and the run has no sstar.run_end: the crash is why the run is
-// unfinished, and checkRun does not report it again. It returns what to
-// add to the line's problem.
-func (v *verifier) cutEnd(run string, line int) string {
-	rr := v.byRun[run]
-	if rr == nil || rr.recs[len(rr.recs)-1].line > line || !rr.promisesEnd() || rr.ended() {
-		return ""
-	}
-	rr.cutEnd = line
-	return fmt.Sprintf("; it was the end of run %s, which has no sstar.run_end", short(run))
+// A cutLine is an incomplete line (Truncated or CutOff), whose problem is
+// at index problem.
+type cutLine struct {
+	line    int
+	run     string // the run id it begins with, if it got that far
+	problem int
 }
 
-// promisesEnd reports whether the run began with sstar.run_start.
-func (rr *runRecords) promisesEnd() bool { return rr.started }
+func (v *verifier) cut(line int, k Kind, run, detail string) {
+	v.cuts = append(v.cuts, cutLine{line: line, run: run, problem: len(v.report.Problems)})
+	v.problem(line, k, run, detail)
+}
 
-// ended reports whether the run has its sstar.run_end.
-func (rr *runRecords) ended() bool { return rr.hasEnd }
+// attributeCuts finds, for each incomplete line, the unfinished run it
+// was the end of: a crash or a full disk is then why that run has no
+// sstar.run_end, and checkRun does not report it again. A line that
+// still has its run id names the run; one cut before it is taken as the
+// end of the unfinished run whose last record comes nearest before it
+// (the short write of a full disk ends a line early).
+func (v *verifier) attributeCuts() {
+	open := func(rr *runRecords, line int) bool {
+		return rr != nil && rr.started && !rr.hasEnd && rr.cutEnd == 0 && rr.recs[len(rr.recs)-1].line < line
+	}
+	end := func(rr *runRecords, c cutLine, how string) {
+		rr.cutEnd = c.line
+		v.report.Problems[c.problem].Run = rr.id
+		v.report.Problems[c.problem].Detail += fmt.Sprintf("; it was %sthe end of run %s, which has no sstar.run_end", how, short(rr.id))
+	}
+	for _, c := range v.cuts {
+		if c.run != "" {
+			if rr := v.byRun[c.run]; open(rr, c.line) {
+				end(rr, c, "")
+			}
+		}
+	}
+	var cands []*runRecords // unfinished runs, by the line of their last record
+	for _, rr := range v.order {
+		if open(rr, math.MaxInt) {
+			cands = append(cands, rr)
+		}
+	}
+	last := func(rr *runRecords) int { return rr.recs[len(rr.recs)-1].line }
+	slices.SortFunc(cands, func(a, b *runRecords) int { return cmp.Compare(last(a), last(b)) })
+	var stack []*runRecords // candidates before the current line, nearest on top
+	j := 0
+	for _, c := range v.cuts { // in line order
+		if c.run != "" {
+			continue
+		}
+		for ; j < len(cands) && last(cands[j]) < c.line; j++ {
+			stack = append(stack, cands[j])
+		}
+		if len(stack) > 0 {
+			rr := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			end(rr, c, "probably (it is cut before its run id) ")
+		}
+	}
+}
 
 // checkBad sorts lines that are not records into damage a later run
 // recorded (cut off) and the rest (malformed), and checks every run's
@@ -464,7 +506,7 @@ func (v *verifier) checkBad() {
 			firstBad[b.hash] = b.line
 		}
 		if lastClaim[b.hash] > b.line {
-			v.problem(b.line, CutOff, b.run, "an incomplete line left by a crash or a full disk, ended by a later run"+v.cutEnd(b.run, b.line))
+			v.cut(b.line, CutOff, b.run, "an incomplete line left by a crash or a full disk, ended by a later run")
 		} else {
 			v.problem(b.line, Malformed, "", "not an audit record ("+b.reason+"): edited or inserted")
 		}
@@ -584,7 +626,7 @@ func (v *verifier) checkRun(rr *runRecords) {
 		return
 	}
 	if rr.cutEnd > 0 {
-		return // the crash that cut its last line says why (see cutEnd)
+		return // the crash that cut its last line says why (see attributeCuts)
 	}
 	last := rr.recs[len(rr.recs)-1] // in file order
 	for _, r := range rr.recs {
