@@ -293,7 +293,7 @@ func (sh *shower) show(n int, line []byte, tooLong bool) {
 		return
 	}
 	if r.Run != sh.last {
-		sh.header(r.Run)
+		sh.header(r)
 		sh.last = r.Run
 	}
 	mark, on := "  ", ""
@@ -326,8 +326,15 @@ func (sh *shower) unread(n int, why string) {
 	sh.last = ""
 }
 
-func (sh *shower) header(run string) {
+func (sh *shower) header(r *showRecord) {
+	run := r.Run
 	s := sh.runs[run]
+	if s == nil {
+		// A run that began between the two passes (a live log): what
+		// the first pass saw of it is nothing, so it has not ended.
+		s = &runSummary{pid: r.PID, start: r.Time}
+		sh.runs[run] = s
+	}
 	on, off := "", ""
 	if sh.colour {
 		on, off = "\x1b[1m", "\x1b[0m"

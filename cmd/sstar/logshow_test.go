@@ -117,3 +117,34 @@ func FuzzLogShow(f *testing.F) {
 		}
 	})
 }
+
+// growing is a log another process appends to while it is shown: the
+// second read finds more than the first.
+type growing struct {
+	*strings.Reader
+	more  string
+	grown bool
+}
+
+func (g *growing) Seek(off int64, whence int) (int64, error) {
+	if !g.grown {
+		s := make([]byte, g.Size())
+		g.ReadAt(s, 0)
+		g.Reader, g.grown = strings.NewReader(string(s)+g.more), true
+	}
+	return g.Reader.Seek(off, whence)
+}
+
+// A live log: a run that begins between the two reads is shown, as
+// unfinished.
+func TestLogShowLive(t *testing.T) {
+	first, rest, _ := strings.Cut(showLog, "\n")
+	sh := &shower{}
+	var b strings.Builder
+	if err := sh.showLog(&growing{Reader: strings.NewReader(first + "\n"), more: rest}, &b); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "== run bd236dbd496270a6828a346ddf392ae6, pid 43, from 2026-12-01 20:08:00.000000 UTC\n   argv: (no sstar.run_start)\n   end:  UNFINISHED") {
+		t.Errorf("a run that began between the reads:\n%s", out)
+	}
+}
