@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // A log as sstar writes it, with what a hostile script or editor may put
@@ -146,5 +150,42 @@ func TestLogShowLive(t *testing.T) {
 	}
 	if out := b.String(); !strings.Contains(out, "== run bd236dbd496270a6828a346ddf392ae6, pid 43, from 2026-12-01 20:08:00.000000 UTC\n   argv: (no sstar.run_start)\n   end:  UNFINISHED") {
 		t.Errorf("a run that began between the reads:\n%s", out)
+	}
+}
+
+// Colour only on a terminal: on a pseudo-terminal the marks and headers
+// are coloured; on a file (TestLogShow) nothing is.
+func TestLogShowColourOnATerminal(t *testing.T) {
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("needs a pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(master) // ends with EIO once the terminal is closed
+		got <- string(b)
+	}()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	os.WriteFile(path, []byte(showLog), 0o600)
+	var errb bytes.Buffer
+	sstar([]string{"log", "show", path}, tty, &errb)
+	tty.Close()
+	out := <-got
+	for _, want := range []string{"\x1b[1m== run 8ef36820", "\x1b[1;31m!! 20:08:00.100000", "\x1b[33m!  20:08:00.200000", "\x1b[1;31mUNFINISHED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("on a terminal, no %q in:\n%q", want, out)
+		}
 	}
 }
