@@ -84,7 +84,7 @@ func cmdLog(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%s: ... and %d more problems\n", path, len(r.Problems)-maxProblems)
 			break
 		}
-		fmt.Fprintf(stdout, "%s:%d: %s: %s\n", path, p.Line, p.Kind, p.Detail)
+		fmt.Fprintf(stdout, "%s:%d: %s: %s\n", path, p.Line, p.Kind, escape(p.Detail)) // run ids come from the log
 	}
 	summary := fmt.Sprintf("%s: %d lines, %d records, %d runs", path, r.Lines, r.Records, r.Runs)
 	switch {
