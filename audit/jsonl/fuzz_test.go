@@ -24,6 +24,14 @@ func FuzzVerify(f *testing.F) {
 	f.Add(seed)
 	f.Add(seed[:len(seed)-7])
 	f.Add([]byte("{}\n\n{\"seq\":1}\nnot json"))
+	f.Add([]byte(" \t\n\r\n\n"))
+	life := filepath.Join(f.TempDir(), "life.jsonl")
+	writeLife(f, life, 2, true)
+	writeLife(f, life, 1, false)
+	if data, err := os.ReadFile(life); err == nil {
+		f.Add(data)
+		f.Add(data[:len(data)-9])
+	}
 	f.Add([]byte(`{"seq":1,"time":"2026-01-01T00:00:00Z","pid":1,"run":"r","event":"e","args":[],"prev":"` + string(bytes.Repeat([]byte("0"), 64)) + `","cut":"` + string(bytes.Repeat([]byte("a"), 64)) + "\"}\n"))
 	if r := verify(f, seed); !r.Intact() {
 		f.Fatalf("seed log not intact: %v", r.Problems)

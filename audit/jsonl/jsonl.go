@@ -7,7 +7,7 @@
 //
 //	{"seq":2,"time":"2026-11-22T12:34:56.123456789Z","pid":4242,
 //	 "run":"6f1c0a4e9b2d4c8f8e7a5b3c1d2e4f60","event":"open",
-//	 "args":["/etc/hosts","r",0],
+//	 "args":["/etc/hosts","r",524288],
 //	 "prev":"9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab"}
 //
 // The fields, always in this order:
@@ -41,6 +41,11 @@
 // returns an error wrapping audit.ErrNotRecorded and every later event is
 // refused. Appends are atomic on local file systems; NFS does not promise
 // it.
+//
+// sstar's runs begin with sstar.run_start and end with sstar.run_end,
+// which counts the records before it: Verify reports a run that began so
+// and has no end as unfinished (still running, killed, or its tail
+// removed). The Log itself writes whatever records it is given.
 //
 // A Log is a record.Sink: add it to the run's record.Fanout.
 package jsonl
@@ -272,8 +277,11 @@ func (l *Log) Close() error {
 }
 
 // lastLine finds what a new run chains from: the hash of the last
-// complete non-empty line of the file (zero if there is none) and, if the
-// file ends in an incomplete line, that line's hash.
+// complete line of the file that is not blank (zero if there is none)
+// and, if the file ends in an incomplete line, that line's hash. A blank
+// line (empty, or nothing but white space: see blank) is not a record,
+// and Verify reports one that is not empty as inserted; chaining from it
+// would make the run the one to blame when it is removed.
 func lastLine(r io.ReaderAt, size int64) (last [sha256.Size]byte, cut *[sha256.Size]byte, err error) {
 	end := size // the end of the region still to search
 	if end == 0 {
@@ -296,7 +304,11 @@ func lastLine(r io.ReaderAt, size int64) (last [sha256.Size]byte, cut *[sha256.S
 		if err != nil {
 			return last, nil, err
 		}
-		if end-(start+1) > 0 {
+		isBlank, err := blankRange(r, start+1, end)
+		if err != nil {
+			return last, cut, err
+		}
+		if !isBlank {
 			last, err = hashRange(r, start+1, end)
 			return last, cut, err
 		}
@@ -325,6 +337,27 @@ func lastIndexByte(r io.ReaderAt, end int64, c byte) (int64, error) {
 		end -= n
 	}
 	return -1, nil
+}
+
+// blankRange reports whether r[start:end] is blank: empty, or white
+// space only. It reads no further than the first byte that is not.
+func blankRange(r io.ReaderAt, start, end int64) (bool, error) {
+	var buf [4 << 10]byte
+	for start < end {
+		n := int64(len(buf))
+		if n > end-start {
+			n = end - start
+		}
+		chunk := buf[:n]
+		if _, err := r.ReadAt(chunk, start); err != nil {
+			return false, err
+		}
+		if !blank(chunk) {
+			return false, nil
+		}
+		start += n
+	}
+	return true, nil
 }
 
 func hashRange(r io.ReaderAt, start, end int64) ([sha256.Size]byte, error) {

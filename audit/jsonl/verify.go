@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 )
@@ -41,6 +42,13 @@ const (
 	// CutOff: an incomplete line in the middle of the log, which a later
 	// run ended and recorded (field "cut"). Damage, not tampering.
 	CutOff
+	// Unfinished: a run that began with sstar.run_start has no
+	// sstar.run_end, and its last line is whole. It is still running,
+	// or its process was killed outright (SIGKILL, the OOM killer, power
+	// lost), or its last lines were removed: the log alone cannot tell
+	// which. Not counted as tampering; a run whose end a crash cut off
+	// mid-line is reported as Truncated or CutOff instead.
+	Unfinished
 )
 
 func (k Kind) String() string {
@@ -59,13 +67,16 @@ func (k Kind) String() string {
 		return "truncated"
 	case CutOff:
 		return "cut off"
+	case Unfinished:
+		return "unfinished"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
 // Tampering reports whether a problem of this kind means the log was
-// changed after it was written, rather than cut short by a crash.
-func (k Kind) Tampering() bool { return k != Truncated && k != CutOff }
+// changed after it was written, rather than cut short by a crash or by
+// the end of a run that has not been written (yet, or ever).
+func (k Kind) Tampering() bool { return k != Truncated && k != CutOff && k != Unfinished }
 
 // A Problem is one thing wrong with a log.
 type Problem struct {
@@ -84,6 +95,7 @@ type Report struct {
 	Lines    int       // lines read, blank ones included
 	Records  int       // valid records among them
 	Runs     int       // distinct run ids
+	Finished int       // runs that began with sstar.run_start and have their sstar.run_end
 	Problems []Problem // in line order
 }
 
@@ -100,18 +112,55 @@ func (r *Report) Tampered() bool {
 	return false
 }
 
+// Unfinished reports whether a run that began with sstar.run_start has
+// no sstar.run_end and was not cut off mid-line (see Unfinished).
+func (r *Report) Unfinished() bool {
+	for _, p := range r.Problems {
+		if p.Kind == Unfinished {
+			return true
+		}
+	}
+	return false
+}
+
 // entry is what Verify keeps of a valid line.
 type entry struct {
-	line int
-	seq  uint64
-	prev [sha256.Size]byte
-	hash [sha256.Size]byte
-	cut  *[sha256.Size]byte
+	line  int
+	seq   uint64
+	prev  [sha256.Size]byte
+	hash  [sha256.Size]byte
+	cut   *[sha256.Size]byte
+	life  lifeEvent
+	count uint64 // for a run_end: the records it says came before it
+	pid   int64
+	time  string
+	run   string
 }
+
+// lifeEvent marks the records that begin and end a run.
+type lifeEvent uint8
+
+const (
+	noLife lifeEvent = iota
+	runStart
+	runEnd
+)
+
+// The names of the lifecycle events (audit.RunStart and audit.RunEnd; a
+// script cannot raise them, sys.audit refuses sstar's names).
+const (
+	runStartName = "sstar.run_start"
+	runEndName   = "sstar.run_end"
+)
 
 type runRecords struct {
 	id   string
 	recs []*entry
+	// cutEnd is the line of an incomplete line after its last whole
+	// record that was its end (see attributeCuts): a crash cut it off.
+	cutEnd int
+	// started: a record seq 1 sstar.run_start; hasEnd: an sstar.run_end.
+	started, hasEnd bool
 }
 
 // wire is a line as parsed; pointers tell a missing field from a zero.
@@ -130,10 +179,19 @@ type wire struct {
 // comment for the rules). It returns an error only if r cannot be read;
 // what is wrong with the log is in the Report.
 //
-// What a hash chain cannot show: lines removed from the end of a run
-// (unless a later run chained from one of them), and a run rewritten
-// whole by someone who recomputed its hashes. The syslog copy of the same
-// run ids and seqs, kept off the machine, is what shows those.
+// A run that began with sstar.run_start must end with sstar.run_end, and
+// run_end's count of events must be the number of records before it:
+// so lines removed from the end of such a run show as Unfinished (it is
+// still running, was killed, or lost its tail), and lines removed and
+// the rest renumbered as Removed. A run that does not begin with
+// run_start (an older sstar's, or an embedder's that raises no
+// lifecycle events) makes no promise about its end.
+//
+// What a hash chain cannot show: the last runs of a file removed whole
+// (nothing after them refers back to them), a run removed whole while
+// another run that began before it wrote on, and a run rewritten whole
+// by someone who recomputed its hashes. The syslog copy of the same run
+// ids and seqs, kept off the machine, is what shows those.
 func Verify(r io.Reader) (*Report, error) {
 	v := &verifier{report: &Report{}, byRun: map[string]*runRecords{}, hashes: map[[sha256.Size]byte]int{}}
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -151,7 +209,7 @@ func Verify(r io.Reader) (*Report, error) {
 		case tooLong:
 			v.problem(n, Malformed, "", fmt.Sprintf("longer than %d bytes: not an audit record", MaxLine))
 		case !complete:
-			v.problem(n, Truncated, "", "the log ends in an incomplete line: cut off by a crash or a full disk while it was written")
+			v.truncated, v.truncRun = n, lineRun(line)
 		default:
 			v.add(n, line)
 		}
@@ -197,12 +255,56 @@ type verifier struct {
 	order  []*runRecords
 	hashes map[[sha256.Size]byte]int // line hash -> first line number
 	bad    []badLine
+	all    []*entry  // every record, in line order
+	cuts   []cutLine // incomplete lines, in line order
+	// truncated is the number of an incomplete last line (0: none), and
+	// truncRun the run id it begins with, if it got that far.
+	truncated int
+	truncRun  string
 }
 
 type badLine struct {
 	line   int
 	hash   [sha256.Size]byte
 	reason string
+	run    string // the run id the line begins with, if any (see lineRun)
+}
+
+// Blank lines. An empty line carries nothing: two runs that ended the
+// same cut-off line leave one. A line of nothing but whitespace is no
+// record either, and the writer never chains from it (see lastLine); it
+// is reported as malformed, an insertion. Its hash is still a line a run
+// may chain from, as writers before this rule did, so that such a run
+// is not blamed for what was inserted before it.
+func blank(line []byte) bool {
+	for _, c := range line {
+		if !isSpace(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isSpace is ASCII white space, as JSON and the shell tools see it.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// lineRun returns the run id an incomplete line starts with, if it got
+// that far: a line is written as {"seq":N,"time":"...","pid":N,"run":"ID",
+// so a line cut after the id still says whose it was.
+func lineRun(line []byte) string {
+	const key = `,"run":"`
+	i := bytes.Index(line, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j <= 0 || j > 64 {
+		return ""
+	}
+	return string(rest[:j])
 }
 
 func (v *verifier) problem(line int, k Kind, run, detail string) {
@@ -210,16 +312,20 @@ func (v *verifier) problem(line int, k Kind, run, detail string) {
 }
 
 func (v *verifier) add(n int, line []byte) {
-	if len(bytes.TrimSpace(line)) == 0 {
-		return // a blank line carries nothing (two runs ending the same cut line leave one)
+	if len(line) == 0 {
+		return // see blank
 	}
 	h := sha256.Sum256(line)
 	if _, seen := v.hashes[h]; !seen {
 		v.hashes[h] = n
 	}
+	if blank(line) {
+		v.bad = append(v.bad, badLine{line: n, hash: h, reason: "only white space"})
+		return
+	}
 	rec, run, err := parseRecord(line)
 	if err != nil {
-		v.bad = append(v.bad, badLine{line: n, hash: h, reason: err.Error()})
+		v.bad = append(v.bad, badLine{line: n, hash: h, reason: err.Error(), run: lineRun(line)})
 		return
 	}
 	rec.line, rec.hash = n, h
@@ -231,6 +337,10 @@ func (v *verifier) add(n int, line []byte) {
 		v.order = append(v.order, rr)
 	}
 	rr.recs = append(rr.recs, rec)
+	rr.started = rr.started || rec.seq == 1 && rec.life == runStart
+	rr.hasEnd = rr.hasEnd || rec.life == runEnd
+	rec.run = run
+	v.all = append(v.all, rec)
 }
 
 func parseRecord(line []byte) (*entry, string, error) {
@@ -257,7 +367,18 @@ func parseRecord(line []byte) (*entry, string, error) {
 	if _, err := time.Parse(time.RFC3339Nano, *w.Time); err != nil {
 		return nil, "", errors.New(`"time" is not an RFC 3339 time`)
 	}
-	rec := &entry{seq: *w.Seq}
+	rec := &entry{seq: *w.Seq, pid: *w.PID, time: *w.Time}
+	switch *w.Event {
+	case runStartName:
+		rec.life = runStart
+	case runEndName:
+		// run_end(status, reason, seconds, events, code, limits)
+		var args []json.RawMessage
+		if json.Unmarshal(w.Args, &args) != nil || len(args) < 4 || json.Unmarshal(args[3], &rec.count) != nil {
+			return nil, "", errors.New(`an "sstar.run_end" whose fourth argument is not a count of events`)
+		}
+		rec.life = runEnd
+	}
 	if err := decodeHash(*w.Prev, &rec.prev); err != nil {
 		return nil, "", fmt.Errorf(`"prev" %v`, err)
 	}
@@ -298,8 +419,72 @@ func short(run string) string {
 func (v *verifier) finish() {
 	v.report.Runs = len(v.order)
 	v.checkBad()
+	if v.truncated > 0 {
+		v.cut(v.truncated, Truncated, v.truncRun, "the log ends in an incomplete line: cut off by a crash or a full disk while it was written")
+	}
+	v.attributeCuts()
 	for _, rr := range v.order {
 		v.checkRun(rr)
+	}
+}
+
+// A cutLine is an incomplete line (Truncated or CutOff), whose problem is
+// at index problem.
+type cutLine struct {
+	line    int
+	run     string // the run id it begins with, if it got that far
+	problem int
+}
+
+func (v *verifier) cut(line int, k Kind, run, detail string) {
+	v.cuts = append(v.cuts, cutLine{line: line, run: run, problem: len(v.report.Problems)})
+	v.problem(line, k, run, detail)
+}
+
+// attributeCuts finds, for each incomplete line, the unfinished run it
+// was the end of: a crash or a full disk is then why that run has no
+// sstar.run_end, and checkRun does not report it again. A line that
+// still has its run id names the run; one cut before it is taken as the
+// end of the unfinished run whose last record comes nearest before it
+// (the short write of a full disk ends a line early).
+func (v *verifier) attributeCuts() {
+	open := func(rr *runRecords, line int) bool {
+		return rr != nil && rr.started && !rr.hasEnd && rr.cutEnd == 0 && rr.recs[len(rr.recs)-1].line < line
+	}
+	end := func(rr *runRecords, c cutLine, how string) {
+		rr.cutEnd = c.line
+		v.report.Problems[c.problem].Run = rr.id
+		v.report.Problems[c.problem].Detail += fmt.Sprintf("; it was %sthe end of run %s, which has no sstar.run_end", how, short(rr.id))
+	}
+	for _, c := range v.cuts {
+		if c.run != "" {
+			if rr := v.byRun[c.run]; open(rr, c.line) {
+				end(rr, c, "")
+			}
+		}
+	}
+	var cands []*runRecords // unfinished runs, by the line of their last record
+	for _, rr := range v.order {
+		if open(rr, math.MaxInt) {
+			cands = append(cands, rr)
+		}
+	}
+	last := func(rr *runRecords) int { return rr.recs[len(rr.recs)-1].line }
+	slices.SortFunc(cands, func(a, b *runRecords) int { return cmp.Compare(last(a), last(b)) })
+	var stack []*runRecords // candidates before the current line, nearest on top
+	j := 0
+	for _, c := range v.cuts { // in line order
+		if c.run != "" {
+			continue
+		}
+		for ; j < len(cands) && last(cands[j]) < c.line; j++ {
+			stack = append(stack, cands[j])
+		}
+		if len(stack) > 0 {
+			rr := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			end(rr, c, "probably (it is cut before its run id) ")
+		}
 	}
 }
 
@@ -321,7 +506,7 @@ func (v *verifier) checkBad() {
 			firstBad[b.hash] = b.line
 		}
 		if lastClaim[b.hash] > b.line {
-			v.problem(b.line, CutOff, "", "an incomplete line left by a crash or a full disk, ended by a later run")
+			v.cut(b.line, CutOff, b.run, "an incomplete line left by a crash or a full disk, ended by a later run")
 		} else {
 			v.problem(b.line, Malformed, "", "not an audit record ("+b.reason+"): edited or inserted")
 		}
@@ -394,16 +579,19 @@ func (v *verifier) checkRun(rr *runRecords) {
 	// In seq order: the start, the gaps, the links.
 	slices.SortFunc(recs, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
 	first := recs[0]
+	gap := false // lines of the run are missing, and said so
 	if first.seq != 1 {
+		gap = true
 		v.problem(first.line, Removed, id, fmt.Sprintf("run %s starts at seq %d: its first %d lines are missing (removed, or in an older log file)", s, first.seq, first.seq-1))
 	} else if first.prev != ([sha256.Size]byte{}) {
 		if at, ok := v.hashes[first.prev]; !ok || at >= first.line {
-			v.problem(first.line, Removed, id, fmt.Sprintf("run %s chains from a line that is not before it in the log: that line was removed or edited", s))
+			v.problem(first.line, Removed, id, fmt.Sprintf("run %s chains from a line that is not before it in the log: %s", s, v.missingBefore(first.line)))
 		}
 	}
 	for i := 1; i < len(recs); i++ {
 		a, b := recs[i-1], recs[i]
 		if b.seq != a.seq+1 {
+			gap = true
 			v.problem(b.line, Removed, id, fmt.Sprintf("run %s jumps from seq %d (line %d) to seq %d: %d lines missing", s, a.seq, a.line, b.seq, b.seq-a.seq-1))
 			continue
 		}
@@ -421,4 +609,42 @@ func (v *verifier) checkRun(rr *runRecords) {
 		}
 		v.problem(a.line, Edited, id, fmt.Sprintf("line %d (next in run %s) recorded a different hash for it: line %d was changed", b.line, s, a.line))
 	}
+
+	// The end: a run that began with run_start ends with run_end, which
+	// counts the records before it.
+	if first.seq != 1 || first.life != runStart {
+		return
+	}
+	for i, r := range recs {
+		if r.life != runEnd {
+			continue
+		}
+		v.report.Finished++
+		if !gap && uint64(i) != r.count {
+			v.problem(r.line, Removed, id, fmt.Sprintf("the sstar.run_end of run %s counts %d records before it, and the log has %d: lines were removed, and the rest renumbered", s, r.count, i))
+		}
+		return
+	}
+	if rr.cutEnd > 0 {
+		return // the crash that cut its last line says why (see attributeCuts)
+	}
+	last := rr.recs[len(rr.recs)-1] // in file order
+	for _, r := range rr.recs {
+		if r.seq > last.seq {
+			last = r
+		}
+	}
+	v.problem(last.line, Unfinished, id, fmt.Sprintf("run %s (pid %d) has no sstar.run_end after its last record, seq %d at %s: it is still running, or was killed, or its last lines were removed", s, last.pid, last.seq, last.time))
+}
+
+// missingBefore says what is gone when the run whose first record is at
+// line chains from a line that is not before it. If the record just
+// before it ends a run, that run is whole: what is missing is whole runs.
+func (v *verifier) missingBefore(line int) string {
+	i, _ := slices.BinarySearchFunc(v.all, line, func(e *entry, line int) int { return cmp.Compare(e.line, line) })
+	if i > 0 && v.all[i-1].life == runEnd {
+		before := v.all[i-1]
+		return fmt.Sprintf("lines after line %d (the sstar.run_end of run %s) were removed: whole runs, or the last lines of a run that began before; or the line it chains from was edited", before.line, short(before.run))
+	}
+	return "that line was removed or edited"
 }

@@ -187,7 +187,9 @@ func TestKernelAuditRun(t *testing.T) {
 // does; nothing is dropped.
 func TestRELPServerStoppedMidRun(t *testing.T) {
 	srv := relptest.Start(t, relptest.Options{})
-	dir := script(t, "for i in range(400):\n    sys.audit(\"app.step\", i)\n    print(i)\n")
+	// Enough steps that the run cannot end before the pause takes effect,
+	// however slow the machine: each waits for the server's answer.
+	dir := script(t, "for i in range(20000):\n    sys.audit(\"app.step\", i)\n    print(i)\n")
 	cmd := sstarCmd(t, dir, "--relp", srv.Addr(), "script.star")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -196,7 +198,7 @@ func TestRELPServerStoppedMidRun(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 1000)
+	lines := make(chan string, 20000)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -227,7 +229,7 @@ func TestRELPServerStoppedMidRun(t *testing.T) {
 	for l := range lines {
 		last = l
 	}
-	if err := cmd.Wait(); err != nil || last != "399" {
+	if err := cmd.Wait(); err != nil || last != "19999" {
 		t.Fatalf("sstar: %v, last line %q", err, last)
 	}
 	steps := 0
@@ -239,8 +241,8 @@ func TestRELPServerStoppedMidRun(t *testing.T) {
 			steps++
 		}
 	}
-	if steps != 400 {
-		t.Fatalf("%d step records, want 400", steps)
+	if steps != 20000 {
+		t.Fatalf("%d step records, want 20000", steps)
 	}
 }
 

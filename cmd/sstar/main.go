@@ -9,6 +9,7 @@
 //	sstar [flags] SCRIPT [ARG...]
 //	sstar events [--markdown]
 //	sstar log verify PATH
+//	sstar log show PATH [--run ID] [--event NAME]
 //	sstar sinks
 //	sstar trust [-v] PATH...
 //	sstar verify PATH...
@@ -52,6 +53,7 @@ func main() {
 const usage = `usage: sstar [flags] SCRIPT [ARG...]
        sstar events [--markdown]
        sstar log verify PATH
+       sstar log show PATH [--run ID] [--event NAME]
        sstar sinks
        sstar trust [-v] PATH...
        sstar verify PATH...
@@ -114,7 +116,10 @@ Subcommands:
   sinks                what each audit sink guarantees, and how to set up
                        its receiver
   log verify PATH      check the hash chains of an --audit-log file; exit
-                       0 intact, 1 tampered, 3 cut off by a crash
+                       0 intact, 1 tampered, 3 cut off by a crash,
+                       4 a run unfinished (no sstar.run_end)
+  log show PATH        print an --audit-log file for people: runs, events,
+                       how each run ended (--run ID, --event NAME)
   trust [-v] PATH...   stamp each file (each *.star file under a
                        directory) with the SHA-256 of its content, so sstar
                        will run it; -v prints what was added or updated
