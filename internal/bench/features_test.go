@@ -85,3 +85,28 @@ func TestLoadCatalogRow(t *testing.T) {
 		}
 	}
 }
+
+// A sink that lost events in one round fails its budget, whatever the
+// other rounds measured.
+func TestFeatureFailedRound(t *testing.T) {
+	out := `pkg: github.com/sstar-project/sstar/audit/journald
+BenchmarkJournald
+BenchmarkJournald-2 	 5000 	 30213 ns/op 	 60000 events/s 	 32 B/op 	 2 allocs/op
+BenchmarkJournald
+    journald_test.go:255: 5000 events sent, 4990 arrived
+--- FAIL: BenchmarkJournald-2
+`
+	ms, _ := ParseGoBench(strings.NewReader(out))
+	nrs, _ := ParseNoResults(strings.NewReader(out))
+	h := &harness{rep: &Report{}, featureMicro: ms, featureNo: nrs}
+	h.featureRows()
+	for _, r := range h.rep.Rows {
+		if strings.HasPrefix(r.Workload, "journald sink") {
+			if r.Budget == nil || r.Budget.Status != Fail || r.Budget.Why != "BenchmarkJournald failed: 5000 events sent, 4990 arrived" {
+				t.Errorf("journald row = %+v, budget %+v", r, r.Budget)
+			}
+			return
+		}
+	}
+	t.Error("no journald row")
+}

@@ -164,8 +164,9 @@ func ParseNoResults(r io.Reader) ([]NoResult, error) {
 		}
 		t := strings.TrimSpace(line)
 		for _, verdict := range []string{"--- SKIP: ", "--- FAIL: "} {
-			if name, ok := strings.CutPrefix(t, verdict); ok {
-				out = append(out, NoResult{Name: trimProcs(strings.Fields(name + " ")[0]), Failed: verdict == "--- FAIL: ", Why: why})
+			if rest, ok := strings.CutPrefix(t, verdict); ok {
+				name, _, _ := strings.Cut(rest, " ") // a test's "(0.01s)" follows
+				out = append(out, NoResult{Name: trimProcs(name), Failed: verdict == "--- FAIL: ", Why: why})
 			}
 		}
 		why = ""
