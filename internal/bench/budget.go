@@ -10,11 +10,15 @@ import (
 type BudgetID int
 
 const (
-	RaiseNoHooks BudgetID = iota // an event raised by Go with no hooks
-	GoHook                       // an event with one Go hook, against CPython's with one Python hook
-	Startup                      // a one-line script, whole process
-	Compute                      // a CPU-bound script, per round in one process
-	Loading                      // loading verified modules, whole process
+	RaiseNoHooks   BudgetID = iota // an event raised by Go with no hooks
+	GoHook                         // an event with one Go hook, against CPython's with one Python hook
+	Startup                        // a one-line script, whole process
+	Compute                        // a CPU-bound script, per round in one process
+	Loading                        // loading verified modules, whole process
+	CatalogLoading                 // loading modules vouched for by a catalog, in one process
+	JSONLRate                      // events appended to a JSON Lines audit log
+	RELPRate                       // events delivered over RELP, each acknowledged
+	JournaldRate                   // entries sent to journald
 )
 
 // A Limit is one budget as the issue states it: what is limited, the
@@ -34,6 +38,7 @@ const (
 	MaxRatio  Kind = iota // sstar's time ≤ Bound × the baseline's
 	MaxNS                 // < Bound ns, and no allocations
 	MinFactor             // at least Bound times cheaper than the baseline
+	MinRate               // at least Bound events per second
 )
 
 // Budgets is every budget `make bench` checks, the one place each is
@@ -50,16 +55,26 @@ var Budgets = [...]Limit{
 		Why: "a CPU-bound script, a round through sstar's host against the plain interpreter in one process (BenchmarkCompute), unless whole processes alone show a miss"},
 	Loading: {Name: "loading", Kind: MaxRatio, Bound: 1.3, Versus: "plain, unverified",
 		Why: "a script that loads many small stamped modules, whole processes, against the plain command loading them unverified"},
+	CatalogLoading: {Name: "loading, one catalog (in one process)", Kind: MaxRatio, Bound: 1.3, Versus: "plain, unverified",
+		Why: "500 modules vouched for by one catalog, its signature checked once per run, loaded through sstar's host with a fresh Opener each time, against the plain host loading them unverified, in turn in one process (interp's BenchmarkLoadCatalog, catalog/plain)"},
+	JSONLRate: {Name: "JSON Lines sink", Kind: MinRate, Bound: 500_000,
+		Why: "events appended to a JSON Lines audit log by its hook, every one found intact in the file afterwards (audit/jsonl's BenchmarkJSONL)"},
+	RELPRate: {Name: "RELP sink", Kind: MinRate, Bound: 20_000,
+		Why: "events delivered to a real rsyslogd over RELP, each acknowledged before the next, every one checked to have arrived (audit/relp's BenchmarkDelivery/relp; needs rsyslogd and its imrelp input)"},
+	JournaldRate: {Name: "journald sink", Kind: MinRate, Bound: 50_000,
+		Why: "entries sent to a journald of the benchmark's own by its native protocol, every one checked to have arrived (audit/journald's BenchmarkJournald; needs root and systemd-journald)"},
 }
 
 // String renders the bound: "≤ 1.25× plain", "< 5 ns, 0 allocs",
-// "≥ 10× cheaper than CPython".
+// "≥ 10× cheaper than CPython", "≥ 500,000 events/s".
 func (l Limit) String() string {
 	switch l.Kind {
 	case MaxNS:
 		return fmt.Sprintf("< %g ns, 0 allocs", l.Bound)
 	case MinFactor:
 		return fmt.Sprintf("≥ %g× cheaper than %s", l.Bound, l.Versus)
+	case MinRate:
+		return "≥ " + formatRate(l.Bound) + " events/s"
 	}
 	return fmt.Sprintf("≤ %.2f× %s", l.Bound, l.Versus)
 }
@@ -142,6 +157,39 @@ func MaxRatioInProcess(l Limit, in, whole Estimate) Budget {
 		b.Status = Fail
 		b.Why = fmt.Sprintf("whole processes are %.1f%% over the limit, and their whole interval is over it", (whole.Median/l.Bound-1)*100)
 	}
+	return b
+}
+
+// MinRateCI checks a MinRate limit against the rate e (events per
+// second, the median over runs with its interval), as MaxRatioCI does a
+// ratio: a pass needs the whole interval at or over the bound, a miss
+// the whole interval under it; otherwise the budget is Unresolved.
+func MinRateCI(l Limit, e Estimate) Budget {
+	b := newBudget(l)
+	if !e.Valid() {
+		b.Status, b.Measured, b.Why = Fail, "not measured", "no valid measurement"
+		return b
+	}
+	b.Measured = fmt.Sprintf("%s, %.0f%% interval", rateCell(e), e.Coverage*100)
+	switch {
+	case e.Lo >= l.Bound:
+		b.Status = Pass
+	case e.Hi < l.Bound:
+		b.Status = Fail
+		b.Why = fmt.Sprintf("%.1f%% under the limit, and the whole interval is under it", (1-e.Median/l.Bound)*100)
+	default:
+		b.Status = Unresolved
+		b.Why = "the interval holds the limit: this run was too noisy to tell; rerun on a quieter machine"
+	}
+	return b
+}
+
+// Unmeasured records a budget whose benchmark could not run here,
+// saying why (a prerequisite is missing: root, a package): Unresolved,
+// since nothing shows it met or missed.
+func Unmeasured(l Limit, why string) Budget {
+	b := newBudget(l)
+	b.Measured, b.Status, b.Why = "not measured", Unresolved, why
 	return b
 }
 

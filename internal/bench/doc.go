@@ -7,8 +7,9 @@
 // checked against budgets: what an event costs with no hooks and with
 // one Go hook (against CPython's sys.audit), and how much slower than
 // the plain host start-up, CPU-bound scripts and loading of verified
-// modules may be. Each budget is stated once, in the table Budgets; the
-// report lists them from it.
+// modules (stamped, or vouched for by a catalog) may be, and how many
+// events per second the audit sinks must deliver. Each budget is stated
+// once, in the table Budgets; the report lists them from it.
 //
 // Run is the harness behind `make bench` (command
 // internal/bench/cmd/sstarbench). Its files follow its steps:
@@ -21,6 +22,9 @@
 //   - run.go, compare.go: whole processes timed over interleaved rounds;
 //   - perevent.go: what one event costs, side by side with CPython, and
 //     the Go micro-benchmarks of every package;
+//   - features.go: the sinks' and the catalogs' own Go benchmarks (events
+//     per second to real receivers; loading under a catalog), run in
+//     rounds, and their rows;
 //   - syscalls.go: system calls counted with strace, and what one costs;
 //   - stats.go, gotest.go: the statistics and `go test -bench` output,
 //     through golang.org/x/perf (benchmath, benchfmt);

@@ -79,3 +79,39 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// formatRate renders a rate with three significant figures and
+// thousands separators: "87,900", "4.62".
+func formatRate(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "—"
+	}
+	if math.Abs(x) < 1000 {
+		return sig3(x)
+	}
+	p := math.Pow(10, math.Floor(math.Log10(math.Abs(x)))-2)
+	return thousands(int(math.Round(x/p) * p))
+}
+
+// rateCell renders a rate over runs with its interval:
+// "87,900 events/s (81,000–95,000)".
+func rateCell(e Estimate) string {
+	return estimateCell(e, formatRate, " events/s")
+}
+
+// timeEstimateCell renders a time per op over runs with its interval:
+// "832 µs (801 µs–1.02 ms)".
+func timeEstimateCell(e Estimate) string {
+	return estimateCell(e, formatNS, "")
+}
+
+func estimateCell(e Estimate, f func(float64) string, unit string) string {
+	if math.IsNaN(e.Median) {
+		return "not measured"
+	}
+	s := f(e.Median) + unit
+	if math.IsInf(e.Lo, 0) || math.IsInf(e.Hi, 0) || math.IsNaN(e.Lo) || math.IsNaN(e.Hi) {
+		return s + " (too few runs for an interval)"
+	}
+	return s + " (" + f(e.Lo) + "–" + f(e.Hi) + ")"
+}

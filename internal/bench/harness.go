@@ -26,7 +26,11 @@ type harness struct {
 	pyNone     float64  // ... calling sys.audit with no hook
 	pyHook     float64  // ... with one no-op Python hook
 	havePy     bool
-	testBins   map[string]bool // test binaries built, by path
+	// The features' benchmarks over rounds (features): results, and
+	// those that skipped or failed.
+	featureMicro []*Micro
+	featureNo    []NoResult
+	testBins     map[string]bool // test binaries built, by path
 }
 
 // Run builds both interpreters, generates the workloads, runs every
@@ -66,8 +70,10 @@ func Run(cfg Config) (*Report, error) {
 		{"file work", h.files},
 		{"system calls", h.syscalls},
 		{"per-event costs", h.perEvent},
+		{"sinks and catalogs", h.features},
 		{"micro-benchmarks", h.micro},
 		{"budgets", h.eventRows},
+		{"budgets of the sinks and catalogs", h.featureRows},
 	}
 	for _, s := range steps {
 		h.logf("%s", s.name)

@@ -92,7 +92,9 @@ func (h *harness) micro() error {
 		h.note("Go micro-benchmarks not run (-micro=false).")
 		return nil
 	}
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", strconv.Itoa(h.plan.goCount), "-benchtime", h.plan.goBenchtime, "./..."}
+	// The features' benchmarks ran in their own step, with rounds of
+	// their own (features).
+	args := []string{"test", "-run", "^$", "-bench", ".", "-skip", featureSkip(), "-benchmem", "-count", strconv.Itoa(h.plan.goCount), "-benchtime", h.plan.goBenchtime, "./..."}
 	h.logf("  go %s", strings.Join(args, " "))
 	cmd := h.goCmd(h.cfg.Root, nil, args...)
 	var out bytes.Buffer

@@ -29,6 +29,10 @@ type plan struct {
 	// ways).
 	computeOps   string
 	computeCount int
+	// featureRounds: rounds of the features' benchmarks (featureBenches),
+	// each run once a round. Five is the fewest whose interval reaches
+	// 90% (the whole range of the five).
+	featureRounds int
 }
 
 // computeTarget is how long one run of the compute script takes with
@@ -56,16 +60,18 @@ func makePlan(quick bool) plan {
 	}
 	if quick {
 		p = plan{
-			rounds:       map[string]int{"startup": 21, "compute": 3, "loading": 7, "events": 2, "files": 3},
-			params:       Params{Modules: 500, Events: 200_000, Files: 10_000, FileSize: 100},
-			goCount:      1,
-			goBenchtime:  "100ms",
-			evRounds:     3,
-			evBenchtime:  "100ms",
-			computeOps:   "200x",
-			computeCount: 1,
+			rounds:        map[string]int{"startup": 21, "compute": 3, "loading": 7, "events": 2, "files": 3},
+			params:        Params{Modules: 500, Events: 200_000, Files: 10_000, FileSize: 100},
+			goCount:       1,
+			goBenchtime:   "100ms",
+			evRounds:      3,
+			evBenchtime:   "100ms",
+			computeOps:    "200x",
+			computeCount:  1,
+			featureRounds: 5,
 		}
 	}
 	p.rounds["per-event"] = p.evRounds
+	p.rounds["features"] = p.featureRounds
 	return p
 }

@@ -35,12 +35,15 @@ type Report struct {
 	// ComputeTarget is what the compute script was calibrated to take
 	// with the plain command.
 	ComputeTarget time.Duration
-	Rows          []Row
-	Budgets       []*Budget
-	Micro         []*Micro
-	Syscalls      []SyscallSection
-	Notes         []string
-	Elapsed       time.Duration
+	// FeatureRuns lists the features' benchmarks, as run once a round:
+	// "`BenchmarkJSONL` (audit/jsonl, `-benchtime 1s`)".
+	FeatureRuns []string
+	Rows        []Row
+	Budgets     []*Budget
+	Micro       []*Micro
+	Syscalls    []SyscallSection
+	Notes       []string
+	Elapsed     time.Duration
 }
 
 // A SyscallSection is one strace comparison.

@@ -135,10 +135,18 @@ func RatioEstimate(x, y []float64) Estimate {
 			rs = append(rs, x[i]/y[i])
 		}
 	}
-	if len(rs) == 0 {
+	return medianEstimate(rs)
+}
+
+// medianEstimate returns the median of xs with benchmath's
+// distribution-free interval for it, at least ciLevel; a NaN median for
+// none. xs is not modified (benchmath.NewSample sorts what it is given).
+func medianEstimate(xs []float64) Estimate {
+	if len(xs) == 0 {
 		return Estimate{Median: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
 	}
-	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(rs, &benchmath.DefaultThresholds), ciLevel)
+	xs = append([]float64(nil), xs...)
+	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(xs, &benchmath.DefaultThresholds), ciLevel)
 	return Estimate{Median: s.Center, Lo: s.Lo, Hi: s.Hi, Coverage: s.Confidence}
 }
 

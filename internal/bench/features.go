@@ -1,0 +1,261 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// A featureBench is a Go benchmark of a feature's package that gives
+// rows of the results table as it is: the sinks' throughput against
+// real receivers, and what catalogs cost. Each checks its own work (every
+// event arrived, every module loaded) and fails otherwise, and skips,
+// saying why, where what it needs is missing.
+type featureBench struct {
+	pkg   string // the package, as go test names it
+	bench string // the top-level benchmark
+	// benchtime and quick: -test.benchtime of each run. A count ("5000x")
+	// where a fixed cost inside the timer (the final flush) would
+	// otherwise make the first, one-iteration run the whole measurement.
+	benchtime, quick string
+}
+
+// featureBenches are run in rounds by features and judged by
+// featureRows; the micro-benchmarks of every package leave them out, so
+// each runs in one step only.
+var featureBenches = []featureBench{
+	{"./audit/jsonl", "BenchmarkJSONL", "1s", "100ms"},
+	{"./audit/relp", "BenchmarkDelivery", "1s", "100ms"},
+	{"./audit/journald", "BenchmarkJournald", "40000x", "5000x"},
+	{"./audit/kaudit", "BenchmarkKernelAudit", "1s", "100ms"},
+	{"./interp", "BenchmarkLoadCatalog", "20x", "3x"},
+	{"./opencode", "BenchmarkOpenCatalog", "500ms", "100ms"},
+}
+
+// featureSkip is the -skip pattern that leaves featureBenches out of the
+// micro-benchmarks of every package. Their names are unique in the
+// module; a benchmark of the same name elsewhere would be left out too.
+func featureSkip() string {
+	var names []string
+	for _, f := range featureBenches {
+		names = append(names, regexp.QuoteMeta(f.bench))
+	}
+	return "^(" + strings.Join(names, "|") + ")$"
+}
+
+// features runs every featureBench once a round, for the plan's rounds:
+// the median over rounds of each metric, with an interval, and for
+// BenchmarkDelivery the RELP and TCP runs of one round paired. A round
+// runs them in turn, each in its package's directory, verbose, so that
+// a skip says why.
+func (h *harness) features() error {
+	bins := make([]string, len(featureBenches))
+	for i, f := range featureBenches {
+		bin, err := h.testBinary(f.pkg)
+		if err != nil {
+			return err
+		}
+		bins[i] = bin
+	}
+	rounds := h.plan.featureRounds
+	h.logf("  %d rounds of %d benchmarks of the sinks and catalogs", rounds, len(featureBenches))
+	var all bytes.Buffer
+	var died []NoResult
+	for r := 0; r < rounds; r++ {
+		for i, f := range featureBenches {
+			bt := f.benchtime
+			if h.cfg.Quick {
+				bt = f.quick
+			}
+			cmd := exec.Command(bins[i], "-test.run", "^$", "-test.bench", "^"+regexp.QuoteMeta(f.bench)+"$", "-test.benchmem",
+				"-test.benchtime", bt, "-test.v", "-test.timeout", "10m")
+			cmd.Dir = filepath.Join(h.cfg.Root, strings.TrimPrefix(f.pkg, "./"))
+			out, err := cmd.CombinedOutput()
+			all.Write(out)
+			nrs, _ := ParseNoResults(bytes.NewReader(out))
+			if err != nil && !anyFailed(nrs) {
+				// Killed, timed out, or failed before a benchmark said so:
+				// the benchmark failed, with the binary's last words.
+				died = append(died, NoResult{Name: f.bench, Failed: true, Why: fmt.Sprintf("%s: %v: %s", filepath.Base(bins[i]), err,
+					strings.ReplaceAll(tail(strings.TrimSpace(string(out)), 300), "\n", " "))})
+			}
+			if r == 0 {
+				h.rep.FeatureRuns = append(h.rep.FeatureRuns, fmt.Sprintf("`%s` (%s, `-benchtime %s`)", f.bench, strings.TrimPrefix(f.pkg, "./"), bt))
+			}
+		}
+	}
+	os.WriteFile(filepath.Join(h.work, "features.txt"), all.Bytes(), 0o644)
+	ms, err := ParseGoBench(bytes.NewReader(all.Bytes()))
+	if err != nil {
+		return err
+	}
+	nrs, err := ParseNoResults(bytes.NewReader(all.Bytes()))
+	if err != nil {
+		return err
+	}
+	h.featureMicro, h.featureNo = ms, append(nrs, died...)
+	return nil
+}
+
+func anyFailed(nrs []NoResult) bool {
+	for _, nr := range nrs {
+		if nr.Failed {
+			return true
+		}
+	}
+	return false
+}
+
+// featureResults are the features' benchmarks of one run, for
+// featureRows.
+type featureResults struct {
+	ms  []*Micro
+	nrs []NoResult
+}
+
+// find returns the named benchmark's result, or, if it has none, why
+// not in one line and whether that is a failure (a skip is not: a
+// prerequisite is missing).
+func (fr featureResults) find(name string) (m *Micro, why string, failed bool) {
+	// Any failure in any round decides: a sink that lost events once
+	// lost events.
+	if nr := FindNoResult(fr.nrs, name); nr != nil {
+		reason := nr.Why
+		if reason == "" {
+			reason = "no reason given"
+		}
+		if nr.Failed {
+			return nil, nr.Name + " failed: " + reason, true
+		}
+		return nil, "not measured: " + reason, false
+	}
+	m = FindMicro(fr.ms, regexp.MustCompile("^"+regexp.QuoteMeta(name)+"$"))
+	if m == nil {
+		return nil, name + " did not run", true
+	}
+	return m, "", false
+}
+
+// rateRow is a row of events per second: the median over rounds with
+// its interval, and per event the time and allocations.
+func (fr featureResults) rateRow(workload, name string, limit *Limit) (Row, *Micro) {
+	row := Row{Workload: workload}
+	m, why, failed := fr.find(name)
+	if m == nil {
+		row.Sstar = why
+		if limit != nil {
+			b := Unmeasured(*limit, why)
+			if failed {
+				b.Status = Fail
+			}
+			row.Budget = &b
+		}
+		return row, nil
+	}
+	e := m.Estimate("events/s")
+	row.Sstar = rateCell(e)
+	if ns, ok := m.Metric("ns/op"); ok {
+		row.Sstar += "; " + cellNS(ns, m) + " per event"
+	}
+	if limit != nil {
+		b := MinRateCI(*limit, e)
+		row.Budget = &b
+	}
+	return row, m
+}
+
+// featureRows adds the rows of the features' benchmarks, judges their
+// budgets, and lists the benchmarks with the micro-benchmarks.
+func (h *harness) featureRows() error {
+	fr := featureResults{h.featureMicro, h.featureNo}
+	h.rep.Micro = append(h.rep.Micro, h.featureMicro...)
+	add := func(row Row) {
+		if row.Budget != nil {
+			row.Budget = h.budget(*row.Budget)
+		}
+		h.rep.Rows = append(h.rep.Rows, row)
+	}
+
+	row, _ := fr.rateRow("JSON Lines sink: events appended to the log (audit/jsonl BenchmarkJSONL)", "BenchmarkJSONL", &Budgets[JSONLRate])
+	add(row)
+
+	// RELP beside plain syslog over TCP to the same rsyslogd, in the same
+	// process: the cost of the acknowledgement per event, paired by
+	// round.
+	row, relp := fr.rateRow("RELP sink: events to rsyslogd, each acknowledged (audit/relp BenchmarkDelivery/relp)", "BenchmarkDelivery/relp", &Budgets[RELPRate])
+	tcpRow, tcp := fr.rateRow("", "BenchmarkDelivery/syslog-tcp", nil)
+	row.Base, row.Versus = tcpRow.Sstar, "plain syslog over TCP to the same rsyslogd, same run (BenchmarkDelivery/syslog-tcp)"
+	if relp != nil && tcp != nil {
+		row.Ratio = RELPCost(relp, tcp).String() + " cost per event"
+	}
+	add(row)
+
+	row, _ = fr.rateRow("journald sink: entries by the native protocol (audit/journald BenchmarkJournald)", "BenchmarkJournald", &Budgets[JournaldRate])
+	add(row)
+	row, _ = fr.rateRow("kernel audit sink: records, each acknowledged (audit/kaudit BenchmarkKernelAudit)", "BenchmarkKernelAudit", nil)
+	add(row)
+
+	// Catalogs: loading 500 modules vouched for by one, against the plain
+	// host, in one process (the benchmark's own per-iteration ratios,
+	// medians over its runs); and the one-time cost of opening one.
+	row = Row{Workload: "loading 500 modules, one catalog, in one process (interp BenchmarkLoadCatalog)", Versus: "plain host, unverified, same process"}
+	m, why, failed := fr.find("BenchmarkLoadCatalog")
+	if m == nil {
+		row.Sstar = why
+		b := Unmeasured(Budgets[CatalogLoading], why)
+		if failed {
+			b.Status = Fail
+		}
+		row.Budget = &b
+		add(row)
+	} else {
+		e := m.Estimate("catalog/plain")
+		row.Sstar = timeEstimateCell(m.Estimate("catalog-ms").scale(1e6))
+		row.Base = timeEstimateCell(m.Estimate("plain-ms").scale(1e6))
+		row.Ratio = e.String()
+		b := MaxRatioCI(Budgets[CatalogLoading], e)
+		if !e.Valid() {
+			b.Why = "BenchmarkLoadCatalog did not report catalog/plain"
+		}
+		row.Budget = &b
+		add(row)
+		if s := m.Estimate("stamp/plain"); s.Valid() {
+			add(Row{Workload: "loading 500 modules, stamped, in one process (interp BenchmarkLoadCatalog)",
+				Sstar: timeEstimateCell(m.Estimate("stamp-ms").scale(1e6)), Base: row.Base, Versus: row.Versus, Ratio: s.String()})
+		}
+	}
+	for _, n := range []int{500, 10000} {
+		name := fmt.Sprintf("BenchmarkOpenCatalog/%d", n)
+		row := Row{Workload: "open and check a catalog of " + thousands(n) + " entries, once per run (opencode " + name + ")"}
+		if m, why, _ := fr.find(name); m == nil {
+			row.Sstar = why
+		} else {
+			row.Sstar = timeEstimateCell(m.Estimate("ns/op"))
+			if a, ok := m.Metric("allocs/op"); ok {
+				row.Sstar += fmt.Sprintf(", %g allocs", a)
+			}
+		}
+		add(row)
+	}
+	return nil
+}
+
+// RELPCost is what an event costs over RELP as a multiple of what it
+// costs over plain syslog TCP: the median over rounds of the two
+// sub-benchmarks' rates, paired by round (both ran in one process,
+// against one rsyslogd), with RatioEstimate's interval.
+func RELPCost(relp, tcp *Micro) Estimate {
+	// Cost per event is 1/rate: relp's cost over tcp's is tcp's rate
+	// over relp's.
+	return RatioEstimate(tcp.Samples["events/s"], relp.Samples["events/s"])
+}
+
+// scale returns e with every bound multiplied by f (ms to ns).
+func (e Estimate) scale(f float64) Estimate {
+	e.Median, e.Lo, e.Hi = e.Median*f, e.Lo*f, e.Hi*f
+	return e
+}
