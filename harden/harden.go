@@ -1,20 +1,46 @@
 // Package harden locks a running sstar process down before it reads any
 // script: after DenyXattrWrites, neither sstar nor any process it starts
 // can write or remove an extended attribute, so nothing a script does can
-// restamp code (see package opencode).
+// restamp code (see package opencode); nor can it reshape the world the
+// kernel shows sstar (new namespaces, mounts, a new root), reach into
+// another process (ptrace), or change the kernel (modules, kexec, bpf).
 //
 // It sets no_new_privs and installs a seccomp filter on every thread of
 // the process (SECCOMP_FILTER_FLAG_TSYNC: Go runs goroutines on many
 // threads, and a filter on one thread alone would be a filter on some
 // goroutines only). The filter is inherited by every thread and process
 // created afterwards and cannot be removed. It makes these system calls
-// fail with EPERM:
+// fail with EPERM (clone3 with ENOSYS), an error the program that made
+// them reports, never a kill:
 //
 //   - setxattr, lsetxattr, fsetxattr, removexattr, lremovexattr,
 //     fremovexattr, and setxattrat and removexattrat (Linux 6.13+);
 //   - io_uring_setup, io_uring_enter and io_uring_register, because an
 //     io_uring can set and remove xattrs (IORING_OP_SETXATTR,
-//     IORING_OP_FSETXATTR) without making those system calls.
+//     IORING_OP_FSETXATTR) without making those system calls;
+//   - unshare, setns, and clone with any CLONE_NEW* flag: a new user
+//     namespace is where an unprivileged process gets the capabilities
+//     to mount, and a mount namespace of one's own holds a file system or
+//     a system policy of one's own; clone3, whose flags are in memory the
+//     filter cannot read, fails with ENOSYS, and libc and Go then use
+//     clone;
+//   - mount, umount2 (and i386's umount), open_tree, open_tree_attr,
+//     move_mount, fsopen, fsconfig, fsmount, fspick, mount_setattr,
+//     pivot_root and chroot: which file system (a FUSE server, an
+//     overlay, an image whose stamps someone wrote offline) and which
+//     root a path leads to;
+//   - ptrace, process_vm_readv, process_vm_writev and pidfd_getfd: the
+//     filter binds sstar and its children, not sstar's parent, which a
+//     child could otherwise make write a stamp;
+//   - init_module, finit_module, delete_module, kexec_load,
+//     kexec_file_load and bpf: code in the kernel, or another kernel;
+//     userfaultfd, the usual tool for stalling the kernel mid-copy to win
+//     a race; and open_by_handle_at, which opens files past directory
+//     permissions and a chroot.
+//
+// What the filter cannot reach is a process it does not bind: sstar's
+// parent, or any other process of the same user that is compromised
+// already, can still do all of the above.
 //
 // The filter is written for x86-64. A 32-bit program started from sstar
 // (the i386 system call table) gets the same denials by its own numbers;
@@ -68,42 +94,142 @@ type denial struct {
 	nr    uint32     // in its ABI's table; for x32 without __X32_SYSCALL_BIT
 	name  string     // as in the kernel's table
 	errno unix.Errno // what the call fails with
+	// anyFlag, if not 0, denies the call only when its first argument
+	// (its low 32 bits) has one of these bits set, as clone's flags do
+	// for a new namespace; otherwise it gets otherwise.
+	anyFlag uint32
 }
 
+// cloneNewFlags are clone's flags that make a new namespace:
+// CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
+// CLONE_NEWPID and CLONE_NEWNET. (CLONE_NEWTIME is 0x80, which clone
+// reads as part of the exit signal; only unshare and clone3 take it.)
+const cloneNewFlags = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS |
+	unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+
 // denied lists, per ABI, the system calls the filter makes fail, and
-// with what. To deny one more, add its line to each ABI's list.
+// with what. To deny one more, add its line to each ABI's list. EPERM,
+// never a kill: a program that tries fails with an error it reports, and
+// the script sees that error.
+//
+// Besides xattr writes, the filter denies what would let a process
+// change the world the kernel shows sstar, which sstar's checks rely on:
+// which file system a path leads to (mounts and namespaces: a FUSE or
+// overlay mount serves stamps its owner chose, a mount namespace of one's
+// own with a chroot holds a system policy of one's own), the memory or
+// the calls of another process (ptrace: a child could make sstar's parent
+// write a stamp), and the kernel itself (modules, kexec, bpf).
 var denied = [numABIs][]denial{
 	x8664: {
+		// clone first: it is the only call the filter must evaluate
+		// every time (its answer depends on an argument, so the kernel
+		// cannot cache it, see calls).
+		//
+		// A new namespace (user, mount, ...) is where an unprivileged
+		// process gets the capabilities to mount.
+		{56, "clone", unix.EPERM, cloneNewFlags},
+		{272, "unshare", unix.EPERM, 0},
+		{308, "setns", unix.EPERM, 0},
+		// clone3's flags are in memory a filter cannot read. ENOSYS
+		// makes libc (and Go) fall back to clone, whose flags it can.
+		{435, "clone3", unix.ENOSYS, 0},
+		// Mounting changes which file system, and so which server of
+		// content and xattrs, a path leads to; chroot and pivot_root
+		// which root it is resolved from.
+		{165, "mount", unix.EPERM, 0},
+		{166, "umount2", unix.EPERM, 0},
+		{428, "open_tree", unix.EPERM, 0},
+		{429, "move_mount", unix.EPERM, 0},
+		{430, "fsopen", unix.EPERM, 0},
+		{431, "fsconfig", unix.EPERM, 0},
+		{432, "fsmount", unix.EPERM, 0},
+		{433, "fspick", unix.EPERM, 0},
+		{442, "mount_setattr", unix.EPERM, 0},
+		{467, "open_tree_attr", unix.EPERM, 0},
+		{155, "pivot_root", unix.EPERM, 0},
+		{161, "chroot", unix.EPERM, 0},
+		// Another process's registers, memory or descriptors: a child
+		// could make sstar's parent (outside the filter) do what the
+		// filter denies, or read sstar's memory.
+		{101, "ptrace", unix.EPERM, 0},
+		{310, "process_vm_readv", unix.EPERM, 0},
+		{311, "process_vm_writev", unix.EPERM, 0},
+		{438, "pidfd_getfd", unix.EPERM, 0},
+		// Code in the kernel, or another kernel: modules, kexec, and
+		// bpf programs (which can change LSM decisions and what system
+		// calls return).
+		{175, "init_module", unix.EPERM, 0},
+		{313, "finit_module", unix.EPERM, 0},
+		{176, "delete_module", unix.EPERM, 0},
+		{246, "kexec_load", unix.EPERM, 0},
+		{320, "kexec_file_load", unix.EPERM, 0},
+		{321, "bpf", unix.EPERM, 0},
+		// A page-fault server for one's own memory: the usual tool for
+		// stalling the kernel in the middle of a copy, to win a race.
+		{323, "userfaultfd", unix.EPERM, 0},
+		// Opens any file of a file system by handle, past the
+		// directories' permissions and a chroot (CAP_DAC_READ_SEARCH).
+		{304, "open_by_handle_at", unix.EPERM, 0},
 		// Writing or removing an xattr could restamp code.
-		{188, "setxattr", unix.EPERM},
-		{189, "lsetxattr", unix.EPERM},
-		{190, "fsetxattr", unix.EPERM},
-		{197, "removexattr", unix.EPERM},
-		{198, "lremovexattr", unix.EPERM},
-		{199, "fremovexattr", unix.EPERM},
-		{463, "setxattrat", unix.EPERM},
-		{466, "removexattrat", unix.EPERM},
+		{188, "setxattr", unix.EPERM, 0},
+		{189, "lsetxattr", unix.EPERM, 0},
+		{190, "fsetxattr", unix.EPERM, 0},
+		{197, "removexattr", unix.EPERM, 0},
+		{198, "lremovexattr", unix.EPERM, 0},
+		{199, "fremovexattr", unix.EPERM, 0},
+		{463, "setxattrat", unix.EPERM, 0},
+		{466, "removexattrat", unix.EPERM, 0},
 		// An io_uring sets and removes xattrs (IORING_OP_SETXATTR,
 		// IORING_OP_FSETXATTR) without the system calls above.
-		{425, "io_uring_setup", unix.EPERM},
-		{426, "io_uring_enter", unix.EPERM},
-		{427, "io_uring_register", unix.EPERM},
+		{425, "io_uring_setup", unix.EPERM, 0},
+		{426, "io_uring_enter", unix.EPERM, 0},
+		{427, "io_uring_register", unix.EPERM, 0},
 	},
 	// Nothing to list: every x32 call is refused (see otherwise).
 	x32: nil,
 	i386: {
-		// As for x86-64: a 32-bit child could restamp code too.
-		{226, "setxattr", unix.EPERM},
-		{227, "lsetxattr", unix.EPERM},
-		{228, "fsetxattr", unix.EPERM},
-		{235, "removexattr", unix.EPERM},
-		{236, "lremovexattr", unix.EPERM},
-		{237, "fremovexattr", unix.EPERM},
-		{463, "setxattrat", unix.EPERM},
-		{466, "removexattrat", unix.EPERM},
-		{425, "io_uring_setup", unix.EPERM},
-		{426, "io_uring_enter", unix.EPERM},
-		{427, "io_uring_register", unix.EPERM},
+		// As for x86-64, by the i386 numbers: a 32-bit child could do
+		// all of it too. (i386 has no kexec_file_load; umount is the
+		// old umount without flags.)
+		{120, "clone", unix.EPERM, cloneNewFlags},
+		{310, "unshare", unix.EPERM, 0},
+		{346, "setns", unix.EPERM, 0},
+		{435, "clone3", unix.ENOSYS, 0},
+		{21, "mount", unix.EPERM, 0},
+		{22, "umount", unix.EPERM, 0},
+		{52, "umount2", unix.EPERM, 0},
+		{428, "open_tree", unix.EPERM, 0},
+		{429, "move_mount", unix.EPERM, 0},
+		{430, "fsopen", unix.EPERM, 0},
+		{431, "fsconfig", unix.EPERM, 0},
+		{432, "fsmount", unix.EPERM, 0},
+		{433, "fspick", unix.EPERM, 0},
+		{442, "mount_setattr", unix.EPERM, 0},
+		{467, "open_tree_attr", unix.EPERM, 0},
+		{217, "pivot_root", unix.EPERM, 0},
+		{61, "chroot", unix.EPERM, 0},
+		{26, "ptrace", unix.EPERM, 0},
+		{347, "process_vm_readv", unix.EPERM, 0},
+		{348, "process_vm_writev", unix.EPERM, 0},
+		{438, "pidfd_getfd", unix.EPERM, 0},
+		{128, "init_module", unix.EPERM, 0},
+		{350, "finit_module", unix.EPERM, 0},
+		{129, "delete_module", unix.EPERM, 0},
+		{283, "kexec_load", unix.EPERM, 0},
+		{357, "bpf", unix.EPERM, 0},
+		{374, "userfaultfd", unix.EPERM, 0},
+		{342, "open_by_handle_at", unix.EPERM, 0},
+		{226, "setxattr", unix.EPERM, 0},
+		{227, "lsetxattr", unix.EPERM, 0},
+		{228, "fsetxattr", unix.EPERM, 0},
+		{235, "removexattr", unix.EPERM, 0},
+		{236, "lremovexattr", unix.EPERM, 0},
+		{237, "fremovexattr", unix.EPERM, 0},
+		{463, "setxattrat", unix.EPERM, 0},
+		{466, "removexattrat", unix.EPERM, 0},
+		{425, "io_uring_setup", unix.EPERM, 0},
+		{426, "io_uring_enter", unix.EPERM, 0},
+		{427, "io_uring_register", unix.EPERM, 0},
 	},
 }
 
@@ -121,12 +247,14 @@ const (
 	// Offsets in struct seccomp_data (include/uapi/linux/seccomp.h).
 	offNr   = 0
 	offArch = 4
+	offArg0 = 16 // args[0]; its low 32 bits on a little-endian machine
 
 	x32SyscallBit = 0x40000000 // __X32_SYSCALL_BIT
 )
 
 // DenyXattrWrites sets no_new_privs and installs the filter on every
-// thread of the process. It is irreversible: call it only in a process
+// thread of the process: xattr writes and everything else in denied.
+// (The name is from when xattr writes were all it denied.) It is irreversible: call it only in a process
 // that will run scripts, never in one that stamps files.
 func DenyXattrWrites() error {
 	return install()
@@ -208,15 +336,17 @@ func program() ([]bpf.Instruction, error) {
 // number is in the accumulator:
 //
 //	below the lowest number listed? jump to otherwise
-//	the first number listed? jump to the return of its errno
+//	the first number listed? jump to the return of its errno (or its flags)
 //	...
-//	the last number listed? jump to the return of its errno
+//	the last number listed? jump to the return of its errno (or its flags)
 //	otherwise: return otherwise[a]
 //	return the first errno the list uses
 //	...
+//	for each denial with anyFlag:
+//	  load the first argument; any of anyFlag? return its errno; else otherwise
 //
-// One instruction per denial: what installing costs grows with the
-// program's length (see BenchmarkInstall).
+// One instruction per denial, four more for one with anyFlag: what
+// installing costs grows with the program's length (see BenchmarkInstall).
 func calls(p []bpf.Instruction, a abi) ([]bpf.Instruction, error) {
 	list := denied[a]
 	var bit uint32
@@ -225,17 +355,25 @@ func calls(p []bpf.Instruction, a abi) ([]bpf.Instruction, error) {
 	}
 	var buf [4]unix.Errno
 	errnos := errnosOf(list, buf[:0])
+	flagged := 0
+	for _, d := range list {
+		if d.anyFlag != 0 {
+			flagged++
+		}
+	}
 	// A conditional jump reaches at most 255 instructions ahead.
-	if len(list)+len(errnos) > 256 {
-		return nil, fmt.Errorf("harden: %d denials and %d errnos for %v: more than a seccomp filter's conditional jumps reach", len(list), len(errnos), a)
+	if len(list)+len(errnos)+flagBlockLen*flagged > 256 {
+		return nil, fmt.Errorf("harden: %d denials (%d on flags) and %d errnos for %v: more than a seccomp filter's conditional jumps reach", len(list), flagged, len(errnos), a)
 	}
 	if len(list) > 0 {
 		// The calls numbered below every denied one (on x86-64 read,
-		// write, mmap, clone, execve and most others, though not futex)
-		// leave here, without going through the list. Since Linux 5.11
-		// the kernel does not run the filter at all for a call it found
-		// always allowed when the filter was installed (it evaluates the
-		// filter for every number then), so this shortens that
+		// write, mmap, getpid and most others that a Go program or a
+		// libc makes often) leave here, without going through the list.
+		// Since Linux 5.11 the kernel does not run the filter at all for
+		// a call it found always allowed when the filter was installed
+		// (it evaluates the filter for every number then, without
+		// arguments): that is every call but those denied and clone,
+		// whose answer depends on its flags. So this shortens that
 		// evaluation, and every allowed call on older kernels.
 		lowest := list[0].nr
 		for _, d := range list {
@@ -243,17 +381,36 @@ func calls(p []bpf.Instruction, a abi) ([]bpf.Instruction, error) {
 		}
 		p = append(p, bpf.JumpIf{Cond: bpf.JumpLessThan, Val: lowest | bit, SkipTrue: uint8(len(list))})
 	}
+	k := 0 // the flag blocks before this denial's
 	for i, d := range list {
 		// Over the rest of the list and otherwise's return.
 		skip := len(list) - i + slices.Index(errnos, d.errno)
+		if d.anyFlag != 0 {
+			skip = len(list) - i + len(errnos) + flagBlockLen*k
+			k++
+		}
 		p = append(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: d.nr | bit, SkipTrue: uint8(skip)})
 	}
 	p = append(p, bpf.RetConstant{Val: otherwise[a]})
 	for _, e := range errnos {
 		p = append(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(e)})
 	}
+	for _, d := range list {
+		if d.anyFlag == 0 {
+			continue
+		}
+		p = append(p,
+			bpf.LoadAbsolute{Off: offArg0, Size: 4},
+			bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: d.anyFlag, SkipTrue: 1},
+			bpf.RetConstant{Val: otherwise[a]},
+			bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(d.errno)},
+		)
+	}
 	return p, nil
 }
+
+// flagBlockLen is the length of the block that checks a denial's anyFlag.
+const flagBlockLen = 4
 
 // callsLen is the number of instructions calls appends for a.
 func callsLen(a abi) int {
@@ -263,14 +420,19 @@ func callsLen(a abi) int {
 	if len(list) > 0 {
 		n++
 	}
+	for _, d := range list {
+		if d.anyFlag != 0 {
+			n += flagBlockLen
+		}
+	}
 	return n
 }
 
-// errnosOf appends to errnos the errnos list uses, each once, in the
-// order of their first use.
+// errnosOf appends to errnos the errnos list returns directly (not in a
+// flag block), each once, in the order of their first use.
 func errnosOf(list []denial, errnos []unix.Errno) []unix.Errno {
 	for _, d := range list {
-		if !slices.Contains(errnos, d.errno) {
+		if d.anyFlag == 0 && !slices.Contains(errnos, d.errno) {
 			errnos = append(errnos, d.errno)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -64,6 +65,8 @@ type childReport struct {
 	ShSeccomp  string            // what a shell started by the child says about itself
 	GetxattrOK bool              // reading xattrs still works
 	ABICalls   map[string]string // callOtherABIs under the filter, if asked for
+	Reshape    map[string]string // reshapeCalls under the filter
+	ExecCheck  string            // a child started with new namespaces by os/exec
 }
 
 func child(dir string) childReport {
@@ -137,6 +140,10 @@ func child(dir string) childReport {
 	if os.Getenv(abiCallsEnv) != "" {
 		r.ABICalls = abiCalls()
 	}
+	r.Reshape = reshapeCalls()
+	ns := exec.Command("/bin/true")
+	ns.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS}
+	r.ExecCheck = errs(ns.Run())
 	buf := make([]byte, 128)
 	_, err = unix.Fgetxattr(fd, "user.sstar.sha256", buf)
 	r.GetxattrOK = err == nil
@@ -265,9 +272,32 @@ func TestDenyXattrWrites(t *testing.T) {
 			}
 		case before == "EPERM":
 			t.Errorf("%s without the filter: EPERM, so EPERM under it would prove nothing", call)
+		case call == "i386 clone3":
+			if after != "ENOSYS" {
+				t.Errorf("%s under the filter: %q (without: %q), want ENOSYS", call, after, before)
+			}
 		case after != "EPERM":
 			t.Errorf("%s under the filter: %q (without: %q), want EPERM", call, after, before)
 		}
+	}
+	unfilteredReshape := reshapeCalls()
+	for call, after := range r.Reshape {
+		before := unfilteredReshape[call]
+		want := "EPERM"
+		if call == "clone3" {
+			want = "ENOSYS" // so that libc falls back to clone
+		}
+		switch {
+		case before == "EPERM" && capabilityGated[call]:
+			t.Logf("%s: EPERM without the filter too (no capability, or disabled here): its denial is not exercised", call)
+		case before == want:
+			t.Errorf("%s without the filter: %s, so %s under it would prove nothing", call, before, want)
+		case after != want:
+			t.Errorf("%s under the filter: %q (without: %q), want %s", call, after, before, want)
+		}
+	}
+	if !strings.Contains(r.ExecCheck, "operation not permitted") {
+		t.Errorf("os/exec with CLONE_NEWUSER|CLONE_NEWNS under the filter: %q, want operation not permitted", r.ExecCheck)
 	}
 	if !r.GetxattrOK {
 		t.Errorf("reading the stamp failed under the filter; only writes may be denied")
