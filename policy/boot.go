@@ -77,7 +77,7 @@ func (s *Settings) Apply(ctx context.Context, h *interp.Host, path string) error
 // Opener returns the code opener these settings describe, made once.
 func (s *Settings) Opener() *opencode.Opener {
 	if s.opener == nil {
-		s.opener = &opencode.Opener{XattrName: s.Xattr, MaxSize: s.MaxCodeSize, EnforceExecCheck: s.EnforceExecCheck}
+		s.opener = &opencode.Opener{XattrName: s.Xattr, MaxSize: s.MaxCodeSize, EnforceExecCheck: s.EnforceExecCheck, FileSystems: s.FileSystems}
 	}
 	return s.opener
 }

@@ -16,6 +16,7 @@
 //	policy.trust(xattr=, max_code_size=, exec_check=)    system policy only
 //	policy.sink(audit_log=, syslog=, syslog_ca=)         system policy only
 //	policy.audit(max_record=)                           system policy only
+//	policy.code_file_systems(NAME, ...)                  system policy only
 //	policy.limits(steps=, timeout=, max_steps=, max_timeout=)
 //	policy.path, policy.system
 //
@@ -54,6 +55,9 @@ type Settings struct {
 	Xattr            string // the stamp's extended attribute, namespace included
 	MaxCodeSize      int64  // largest code file in bytes
 	EnforceExecCheck bool   // refuse what AT_EXECVE_CHECK refuses, even without the securebit
+	// FileSystems are the file system types code may come from beyond
+	// those whose xattrs the kernel keeps (opencode.Opener.FileSystems).
+	FileSystems []string
 
 	// Limits. Steps and Timeout apply when a run asks for none; a run may
 	// ask for less, or for more up to MaxSteps and MaxTimeout. Zero means
@@ -130,6 +134,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, s *Settings) error {
 	st := &state{path: path, system: system, next: *s}
 	st.next.Sinks = append([]Sink(nil), s.Sinks...)
+	st.next.FileSystems = append([]string(nil), s.FileSystems...)
 	if system {
 		st.next.opener = nil // the policy may change what the opener checks
 	}
@@ -174,6 +179,8 @@ func (st *state) module() *starlarkstruct.Module {
 		"sink":   audit.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
 		"audit":  audit.Guard(starlark.NewBuiltin("policy.audit", st.audit)),
 		"limits": audit.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
+
+		"code_file_systems": audit.Guard(starlark.NewBuiltin("policy.code_file_systems", st.codeFileSystems)),
 	}}
 	m.Freeze()
 	return m
