@@ -5,6 +5,13 @@
 // kernel shows sstar (new namespaces, mounts, a new root), reach into
 // another process (ptrace), or change the kernel (modules, kexec, bpf).
 //
+// It makes the process non-dumpable (PR_SET_DUMPABLE 0): the kernel then
+// lets only a process with CAP_SYS_PTRACE read sstar's /proc/PID/environ,
+// mem, maps and fds or attach to it, so the programs a script starts,
+// the same user's as sstar, cannot read what sstar was started with (a
+// CI runner's credentials, say). Each program sstar starts is dumpable
+// again once it executes; what it can read of its own is its own.
+//
 // It sets no_new_privs and installs a seccomp filter on every thread of
 // the process (SECCOMP_FILTER_FLAG_TSYNC: Go runs goroutines on many
 // threads, and a filter on one thread alone would be a filter on some

@@ -66,6 +66,7 @@ type childReport struct {
 	GetxattrOK bool              // reading xattrs still works
 	ABICalls   map[string]string // callOtherABIs under the filter, if asked for
 	Reshape    map[string]string // reshapeCalls under the filter
+	Dumpable   int               // PR_GET_DUMPABLE after DenyXattrWrites
 	ExecCheck  string            // a child started with new namespaces by os/exec
 }
 
@@ -141,6 +142,7 @@ func child(dir string) childReport {
 		r.ABICalls = abiCalls()
 	}
 	r.Reshape = reshapeCalls()
+	r.Dumpable, _ = unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
 	ns := exec.Command("/bin/true")
 	ns.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS}
 	r.ExecCheck = errs(ns.Run())
@@ -279,6 +281,9 @@ func TestDenyXattrWrites(t *testing.T) {
 		case after != "EPERM":
 			t.Errorf("%s under the filter: %q (without: %q), want EPERM", call, after, before)
 		}
+	}
+	if r.Dumpable != 0 {
+		t.Errorf("PR_GET_DUMPABLE after DenyXattrWrites: %d, want 0 (not dumpable)", r.Dumpable)
 	}
 	unfilteredReshape := reshapeCalls()
 	for call, after := range r.Reshape {
