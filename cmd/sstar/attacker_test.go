@@ -116,7 +116,8 @@ func cmdUnprivileged(ts *testscript.TestScript, neg bool, args []string) {
 		// The directories above the work directory and the programs.
 		bin, err := lookPath(ts, "sstar")
 		ts.Check(err)
-		for _, p := range []string{ts.MkAbs("."), filepath.Dir(bin)} {
+		work := ts.Getenv("WORK")
+		for _, p := range []string{work, filepath.Dir(bin)} {
 			for d := p; d != "/"; d = filepath.Dir(d) {
 				fi, err := os.Stat(d)
 				ts.Check(err)
@@ -126,7 +127,7 @@ func cmdUnprivileged(ts *testscript.TestScript, neg bool, args []string) {
 				}
 			}
 		}
-		home := ts.MkAbs("home")
+		home := filepath.Join(work, "home")
 		if err := os.Mkdir(home, 0o755); err != nil && !os.IsExist(err) {
 			ts.Check(err)
 		}
