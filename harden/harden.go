@@ -63,7 +63,6 @@ package harden
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -257,6 +256,8 @@ const (
 	offArg0 = 16 // args[0]; its low 32 bits on a little-endian machine
 
 	x32SyscallBit = 0x40000000 // __X32_SYSCALL_BIT
+
+	bpfMaxInsns = 4096 // BPF_MAXINSNS, the longest program the kernel takes
 )
 
 // DenyXattrWrites sets no_new_privs and installs the filter on every
@@ -276,6 +277,9 @@ func Filter() ([]unix.SockFilter, error) {
 	raw, err := bpf.Assemble(prog)
 	if err != nil {
 		return nil, fmt.Errorf("harden: assembling the seccomp filter: %w", err)
+	}
+	if len(raw) > bpfMaxInsns {
+		return nil, fmt.Errorf("harden: the seccomp filter has %d instructions, more than the kernel takes (%d)", len(raw), bpfMaxInsns)
 	}
 	f := make([]unix.SockFilter, len(raw))
 	for i, r := range raw {
@@ -340,108 +344,117 @@ func program() ([]bpf.Instruction, error) {
 }
 
 // calls appends what the filter does with a system call of ABI a whose
-// number is in the accumulator:
+// number is in the accumulator: a decision tree over the ABI's denials,
+// sorted by number, so that every call is answered after a few
+// comparisons rather than one per denial:
 //
-//	below the lowest number listed? jump to otherwise
-//	the first number listed? jump to the return of its errno (or its flags)
-//	...
-//	the last number listed? jump to the return of its errno (or its flags)
-//	otherwise: return otherwise[a]
-//	return the first errno the list uses
-//	...
-//	for each denial with anyFlag:
-//	  load the first argument; any of anyFlag? return its errno; else otherwise
+//	below the lowest number listed? return otherwise[a]
+//	tree(all denials)
 //
-// One instruction per denial, four more for one with anyFlag: what
-// installing costs grows with the program's length (see BenchmarkInstall).
+// where tree(list) is, for a short list, one test per denial and then
+// the return of otherwise[a]:
+//
+//	the number listed? no: skip this denial's block
+//	  return its errno                           (a plain denial), or
+//	  load the first argument; any of anyFlag?
+//	  return its errno, else return otherwise[a] (a denial on flags)
+//
+// and for a longer one, split at its middle number:
+//
+//	at or above the middle number? no: skip the next jump
+//	  jump to tree(upper half)
+//	tree(lower half)
+//	tree(upper half)
+//
+// Both halves end in returns, so no block falls into the next. What the
+// kernel does on every allowed call, since Linux 5.11, is look the number
+// up in a bitmap it filled when the filter was installed, by evaluating
+// the program for every number of each ABI; only clone, whose answer
+// depends on its flags, runs the program each time. The tree keeps both
+// that install-time evaluation and each clone short (BenchmarkInstall,
+// BenchmarkWorkload).
 func calls(p []bpf.Instruction, a abi) ([]bpf.Instruction, error) {
-	list := denied[a]
+	// Sorted by an insertion sort, not package sort or slices: in the
+	// fresh process sstar builds the filter in, their code is not yet
+	// paged in, and that costs more than sorting 40 numbers.
+	var buf [64]denial
+	list := append(buf[:0], denied[a]...)
+	for i := 1; i < len(list); i++ {
+		for j := i; j > 0 && list[j].nr < list[j-1].nr; j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
 	var bit uint32
 	if a == x32 {
 		bit = x32SyscallBit
 	}
-	var buf [4]unix.Errno
-	errnos := errnosOf(list, buf[:0])
-	flagged := 0
-	for _, d := range list {
-		if d.anyFlag != 0 {
-			flagged++
-		}
+	if len(list) == 0 {
+		return append(p, bpf.RetConstant{Val: otherwise[a]}), nil
 	}
-	// A conditional jump reaches at most 255 instructions ahead.
-	if len(list)+len(errnos)+flagBlockLen*flagged > 256 {
-		return nil, fmt.Errorf("harden: %d denials (%d on flags) and %d errnos for %v: more than a seccomp filter's conditional jumps reach", len(list), flagged, len(errnos), a)
-	}
-	if len(list) > 0 {
-		// The calls numbered below every denied one (on x86-64 read,
-		// write, mmap, getpid and most others that a Go program or a
-		// libc makes often) leave here, without going through the list.
-		// Since Linux 5.11 the kernel does not run the filter at all for
-		// a call it found always allowed when the filter was installed
-		// (it evaluates the filter for every number then, without
-		// arguments): that is every call but those denied and clone,
-		// whose answer depends on its flags. So this shortens that
-		// evaluation, and every allowed call on older kernels.
-		lowest := list[0].nr
-		for _, d := range list {
-			lowest = min(lowest, d.nr)
-		}
-		p = append(p, bpf.JumpIf{Cond: bpf.JumpLessThan, Val: lowest | bit, SkipTrue: uint8(len(list))})
-	}
-	k := 0 // the flag blocks before this denial's
-	for i, d := range list {
-		// Over the rest of the list and otherwise's return.
-		skip := len(list) - i + slices.Index(errnos, d.errno)
-		if d.anyFlag != 0 {
-			skip = len(list) - i + len(errnos) + flagBlockLen*k
-			k++
-		}
-		p = append(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: d.nr | bit, SkipTrue: uint8(skip)})
-	}
+	// The calls numbered below every denied one (on x86-64 read, write,
+	// mmap, getpid and most others a Go program or a libc makes often)
+	// leave at once.
+	p = append(p, bpf.JumpIf{Cond: bpf.JumpLessThan, Val: list[0].nr | bit, SkipFalse: 1})
 	p = append(p, bpf.RetConstant{Val: otherwise[a]})
-	for _, e := range errnos {
-		p = append(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(e)})
-	}
-	for _, d := range list {
-		if d.anyFlag == 0 {
-			continue
-		}
-		p = append(p,
-			bpf.LoadAbsolute{Off: offArg0, Size: 4},
-			bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: d.anyFlag, SkipTrue: 1},
-			bpf.RetConstant{Val: otherwise[a]},
-			bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(d.errno)},
-		)
-	}
-	return p, nil
+	return tree(p, list, bit, otherwise[a]), nil
 }
 
-// flagBlockLen is the length of the block that checks a denial's anyFlag.
-const flagBlockLen = 4
+// leafMax is the most denials tree tests one after another.
+const leafMax = 4
+
+// tree appends the decision tree of list (sorted by number) to p.
+func tree(p []bpf.Instruction, list []denial, bit, otherwise uint32) []bpf.Instruction {
+	if len(list) <= leafMax {
+		for _, d := range list {
+			p = append(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: d.nr | bit, SkipFalse: uint8(blockLen(d))})
+			if d.anyFlag == 0 {
+				p = append(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(d.errno)})
+				continue
+			}
+			p = append(p,
+				bpf.LoadAbsolute{Off: offArg0, Size: 4},
+				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: d.anyFlag, SkipTrue: 1},
+				bpf.RetConstant{Val: otherwise},
+				bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(d.errno)},
+			)
+		}
+		return append(p, bpf.RetConstant{Val: otherwise})
+	}
+	mid := len(list) / 2
+	p = append(p, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: list[mid].nr | bit, SkipFalse: 1})
+	// An unconditional jump: its offset has 32 bits, a conditional one's 8.
+	p = append(p, bpf.Jump{Skip: uint32(treeLen(list[:mid]))})
+	p = tree(p, list[:mid], bit, otherwise)
+	return tree(p, list[mid:], bit, otherwise)
+}
+
+// blockLen is the length of a denial's block in a leaf of the tree,
+// after its test.
+func blockLen(d denial) int {
+	if d.anyFlag != 0 {
+		return 4
+	}
+	return 1
+}
+
+// treeLen is the number of instructions tree appends for list.
+func treeLen(list []denial) int {
+	if len(list) <= leafMax {
+		n := 1
+		for _, d := range list {
+			n += 1 + blockLen(d)
+		}
+		return n
+	}
+	mid := len(list) / 2
+	return 2 + treeLen(list[:mid]) + treeLen(list[mid:])
+}
 
 // callsLen is the number of instructions calls appends for a.
 func callsLen(a abi) int {
-	list := denied[a]
-	var buf [4]unix.Errno
-	n := len(list) + 1 + len(errnosOf(list, buf[:0]))
-	if len(list) > 0 {
-		n++
+	if len(denied[a]) == 0 {
+		return 1
 	}
-	for _, d := range list {
-		if d.anyFlag != 0 {
-			n += flagBlockLen
-		}
-	}
-	return n
+	return 2 + treeLen(denied[a]) // the same length whatever the order
 }
 
-// errnosOf appends to errnos the errnos list returns directly (not in a
-// flag block), each once, in the order of their first use.
-func errnosOf(list []denial, errnos []unix.Errno) []unix.Errno {
-	for _, d := range list {
-		if d.anyFlag == 0 && !slices.Contains(errnos, d.errno) {
-			errnos = append(errnos, d.errno)
-		}
-	}
-	return errnos
-}
