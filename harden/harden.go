@@ -457,4 +457,3 @@ func callsLen(a abi) int {
 	}
 	return 2 + treeLen(denied[a]) // the same length whatever the order
 }
-
