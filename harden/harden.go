@@ -270,13 +270,9 @@ func DenyXattrWrites() error {
 
 // Filter returns the classic BPF program DenyXattrWrites installs.
 func Filter() ([]unix.SockFilter, error) {
-	prog, err := program()
+	raw, err := program()
 	if err != nil {
 		return nil, err
-	}
-	raw, err := bpf.Assemble(prog)
-	if err != nil {
-		return nil, fmt.Errorf("harden: assembling the seccomp filter: %w", err)
 	}
 	if len(raw) > bpfMaxInsns {
 		return nil, fmt.Errorf("harden: the seccomp filter has %d instructions, more than the kernel takes (%d)", len(raw), bpfMaxInsns)
@@ -286,6 +282,25 @@ func Filter() ([]unix.SockFilter, error) {
 		f[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
 	}
 	return f, nil
+}
+
+// An assembly is a program being assembled: each instruction is
+// assembled by golang.org/x/net/bpf as it is added, never kept as a
+// bpf.Instruction, whose every value would be one more allocation (263
+// of them made building the filter cost 35-75 µs in the fresh process
+// sstar builds it in, against 5 µs for the assembly itself).
+type assembly struct {
+	raw []bpf.RawInstruction
+	err error // the first instruction that did not assemble
+}
+
+// add appends in, assembled, to p.
+func add[I bpf.Instruction](p *assembly, in I) {
+	r, err := in.Assemble()
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("harden: assembling the seccomp filter: %v: %w", in, err)
+	}
+	p.raw = append(p.raw, r)
 }
 
 // program is the filter, instruction by instruction:
@@ -299,7 +314,7 @@ func Filter() ([]unix.SockFilter, error) {
 //	i386:    load nr; the i386 calls
 //
 // where "the calls" of an ABI are calls(a).
-func program() ([]bpf.Instruction, error) {
+func program() ([]bpf.RawInstruction, error) {
 	// Room for the whole program from the start. sstar builds it once, in
 	// a process that has allocated little, where each growth of the slice
 	// is the first allocation of its size class. In a fresh process
@@ -311,39 +326,37 @@ func program() ([]bpf.Instruction, error) {
 	for a := range numABIs {
 		n += callsLen(a)
 	}
-	p := make([]bpf.Instruction, 0, n)
+	p := &assembly{raw: make([]bpf.RawInstruction, 0, n)}
 	// placeholder and jumpHere are labels: jumpHere makes the placeholder
-	// at p[at] jump to the next instruction appended.
-	placeholder := func() int { p = append(p, nil); return len(p) - 1 }
-	jumpHere := func(at int) { p[at] = bpf.Jump{Skip: uint32(len(p) - at - 1)} }
-	var err error
+	// at p.raw[at] jump to the next instruction added.
+	placeholder := func() int { p.raw = append(p.raw, bpf.RawInstruction{}); return len(p.raw) - 1 }
+	jumpHere := func(at int) {
+		p.raw[at], _ = bpf.Jump{Skip: uint32(len(p.raw) - at - 1)}.Assemble()
+	}
 
-	p = append(p, bpf.LoadAbsolute{Off: offArch, Size: 4})
-	p = append(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipFalse: 1})
+	add(p, bpf.LoadAbsolute{Off: offArch, Size: 4})
+	add(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipFalse: 1})
 	toX8664 := placeholder()
-	p = append(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_I386, SkipFalse: 1})
+	add(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_I386, SkipFalse: 1})
 	toI386 := placeholder()
-	p = append(p, bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS})
+	add(p, bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS})
 
 	jumpHere(toX8664)
-	p = append(p, bpf.LoadAbsolute{Off: offNr, Size: 4})
-	p = append(p, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32SyscallBit, SkipFalse: 1})
+	add(p, bpf.LoadAbsolute{Off: offNr, Size: 4})
+	add(p, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32SyscallBit, SkipFalse: 1})
 	toX32 := placeholder()
-	if p, err = calls(p, x8664); err != nil {
-		return nil, err
-	}
+	calls(p, x8664)
 
 	jumpHere(toX32)
-	if p, err = calls(p, x32); err != nil {
-		return nil, err
-	}
+	calls(p, x32)
 
 	jumpHere(toI386)
-	p = append(p, bpf.LoadAbsolute{Off: offNr, Size: 4})
-	return calls(p, i386)
+	add(p, bpf.LoadAbsolute{Off: offNr, Size: 4})
+	calls(p, i386)
+	return p.raw, p.err
 }
 
-// calls appends what the filter does with a system call of ABI a whose
+// calls adds what the filter does with a system call of ABI a whose
 // number is in the accumulator: a decision tree over the ABI's denials,
 // sorted by number, so that every call is answered after a few
 // comparisons rather than one per denial:
@@ -373,7 +386,7 @@ func program() ([]bpf.Instruction, error) {
 // depends on its flags, runs the program each time. The tree keeps both
 // that install-time evaluation and each clone short (BenchmarkInstall,
 // BenchmarkWorkload).
-func calls(p []bpf.Instruction, a abi) ([]bpf.Instruction, error) {
+func calls(p *assembly, a abi) {
 	// Sorted by an insertion sort, not package sort or slices: in the
 	// fresh process sstar builds the filter in, their code is not yet
 	// paged in, and that costs more than sorting 40 numbers.
@@ -389,43 +402,43 @@ func calls(p []bpf.Instruction, a abi) ([]bpf.Instruction, error) {
 		bit = x32SyscallBit
 	}
 	if len(list) == 0 {
-		return append(p, bpf.RetConstant{Val: otherwise[a]}), nil
+		add(p, bpf.RetConstant{Val: otherwise[a]})
+		return
 	}
 	// The calls numbered below every denied one (on x86-64 read, write,
 	// mmap, getpid and most others a Go program or a libc makes often)
 	// leave at once.
-	p = append(p, bpf.JumpIf{Cond: bpf.JumpLessThan, Val: list[0].nr | bit, SkipFalse: 1})
-	p = append(p, bpf.RetConstant{Val: otherwise[a]})
-	return tree(p, list, bit, otherwise[a]), nil
+	add(p, bpf.JumpIf{Cond: bpf.JumpLessThan, Val: list[0].nr | bit, SkipFalse: 1})
+	add(p, bpf.RetConstant{Val: otherwise[a]})
+	tree(p, list, bit, otherwise[a])
 }
 
 // leafMax is the most denials tree tests one after another.
 const leafMax = 4
 
-// tree appends the decision tree of list (sorted by number) to p.
-func tree(p []bpf.Instruction, list []denial, bit, otherwise uint32) []bpf.Instruction {
+// tree adds the decision tree of list (sorted by number) to p.
+func tree(p *assembly, list []denial, bit, otherwise uint32) {
 	if len(list) <= leafMax {
 		for _, d := range list {
-			p = append(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: d.nr | bit, SkipFalse: uint8(blockLen(d))})
+			add(p, bpf.JumpIf{Cond: bpf.JumpEqual, Val: d.nr | bit, SkipFalse: uint8(blockLen(d))})
 			if d.anyFlag == 0 {
-				p = append(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(d.errno)})
+				add(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(d.errno)})
 				continue
 			}
-			p = append(p,
-				bpf.LoadAbsolute{Off: offArg0, Size: 4},
-				bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: d.anyFlag, SkipTrue: 1},
-				bpf.RetConstant{Val: otherwise},
-				bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(d.errno)},
-			)
+			add(p, bpf.LoadAbsolute{Off: offArg0, Size: 4})
+			add(p, bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: d.anyFlag, SkipTrue: 1})
+			add(p, bpf.RetConstant{Val: otherwise})
+			add(p, bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(d.errno)})
 		}
-		return append(p, bpf.RetConstant{Val: otherwise})
+		add(p, bpf.RetConstant{Val: otherwise})
+		return
 	}
 	mid := len(list) / 2
-	p = append(p, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: list[mid].nr | bit, SkipFalse: 1})
+	add(p, bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: list[mid].nr | bit, SkipFalse: 1})
 	// An unconditional jump: its offset has 32 bits, a conditional one's 8.
-	p = append(p, bpf.Jump{Skip: uint32(treeLen(list[:mid]))})
-	p = tree(p, list[:mid], bit, otherwise)
-	return tree(p, list[mid:], bit, otherwise)
+	add(p, bpf.Jump{Skip: uint32(treeLen(list[:mid]))})
+	tree(p, list[:mid], bit, otherwise)
+	tree(p, list[mid:], bit, otherwise)
 }
 
 // blockLen is the length of a denial's block in a leaf of the tree,
