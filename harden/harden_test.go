@@ -39,9 +39,20 @@ const benchChildEnv = "SSTAR_HARDEN_BENCH_CHILD"
 // benchChild is installAndTime where there is one (amd64).
 var benchChild func(name string)
 
+// workloadChildEnv, in a child of BenchmarkWorkload, names the workload
+// directory, the script, whether to install the filter first, and how
+// many runs to time: "DIR|SCRIPT|filter|N" or "DIR|SCRIPT|none|N".
+const workloadChildEnv = "SSTAR_HARDEN_WORKLOAD_CHILD"
+
+// workload is workloadChild where there is one (amd64).
+var workload func(spec string)
+
 func TestMain(m *testing.M) {
 	if name := os.Getenv(benchChildEnv); name != "" {
 		benchChild(name) // first, as sstar installs before anything else
+	}
+	if spec := os.Getenv(workloadChildEnv); spec != "" {
+		workload(spec)
 	}
 	if os.Getenv(abiCallsEnv) != "" && os.Getenv(childEnv) == "" {
 		json.NewEncoder(os.Stdout).Encode(abiCalls())

@@ -51,6 +51,13 @@ var installs = map[string]func() error{
 	"asm-1insn": func() error {
 		return installFilter([]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}})
 	},
+	// What sstar installed before the namespace, mount and ptrace
+	// denials: the xattr and io_uring rows of today's table, built and
+	// installed as asm does.
+	"asm-xattr-only": func() error {
+		onlyXattrs()
+		return DenyXattrWrites()
+	},
 	// No filter: what the child costs without any.
 	"none": func() error { return nil },
 }
