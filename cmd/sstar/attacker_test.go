@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,13 +36,26 @@ var attackerPrograms = map[string]func(){
 	"sstar-inject": injectMain,
 }
 
-// unprivilegedUID is the uid stories run as with unprivileged: one no
-// account on the machine has (so nothing of anyone's is reachable), found
-// at the story's first use.
-func unprivilegedUID() (int, error) {
+// uidsTaken are the uids stories running now use: each story has its
+// own, so that the processes one kills at its end are its own.
+var uidsTaken struct {
+	sync.Mutex
+	uids map[int]bool
+}
+
+// unprivilegedUID is the uid a story runs as with unprivileged: one no
+// account on the machine has (so nothing of anyone's is reachable) and
+// no process or other story uses, found at the story's first use; release
+// gives it back.
+func unprivilegedUID() (uid int, release func(), err error) {
+	uidsTaken.Lock()
+	defer uidsTaken.Unlock()
+	if uidsTaken.uids == nil {
+		uidsTaken.uids = map[int]bool{}
+	}
 	passwd, err := os.ReadFile("/etc/passwd")
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	used := map[string]bool{}
 	for _, line := range strings.Split(string(passwd), "\n") {
@@ -51,11 +65,16 @@ func unprivilegedUID() (int, error) {
 		}
 	}
 	for uid := 61000; uid < 62000; uid++ {
-		if !used[strconv.Itoa(uid)] && len(processesOf(uid)) == 0 {
-			return uid, nil
+		if !used[strconv.Itoa(uid)] && !uidsTaken.uids[uid] && len(processesOf(uid)) == 0 {
+			uidsTaken.uids[uid] = true
+			return uid, func() {
+				uidsTaken.Lock()
+				delete(uidsTaken.uids, uid)
+				uidsTaken.Unlock()
+			}, nil
 		}
 	}
-	return 0, errors.New("no free uid in 61000-61999")
+	return 0, nil, errors.New("no free uid in 61000-61999")
 }
 
 // processesOf returns the pids of the processes whose real uid is uid.
@@ -105,13 +124,14 @@ func cmdUnprivileged(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: unprivileged [-status CODE] PROGRAM [ARGS...]")
 	}
 	if st.user == nil {
-		uid, err := unprivilegedUID()
+		uid, release, err := unprivilegedUID()
 		ts.Check(err)
 		st.user = &unprivilegedUser{uid: uid}
 		ts.Defer(func() {
 			for _, pid := range processesOf(uid) {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
+			release()
 		})
 		// The directories above the work directory and the programs.
 		bin, err := lookPath(ts, "sstar")
@@ -119,12 +139,8 @@ func cmdUnprivileged(ts *testscript.TestScript, neg bool, args []string) {
 		work := ts.Getenv("WORK")
 		for _, p := range []string{work, filepath.Dir(bin)} {
 			for d := p; d != "/"; d = filepath.Dir(d) {
-				fi, err := os.Stat(d)
-				ts.Check(err)
-				if mode := fi.Mode().Perm(); mode&0o001 == 0 {
-					ts.Check(os.Chmod(d, mode|0o001))
-					ts.Defer(func() { os.Chmod(d, mode) })
-				}
+				ts.Check(widen(d, 0o001))
+				ts.Defer(func() { unwiden(d) })
 			}
 		}
 		home := filepath.Join(work, "home")
@@ -154,17 +170,61 @@ func cmdUnprivileged(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// Stories run in parallel and share the directories above their work
+// directories, the programs and /dev/fuse: each mode widened (o+x on a
+// directory, rw for all on /dev/fuse) is put back when the last story
+// that needed it ends.
+var widened struct {
+	sync.Mutex
+	refs  map[string]int
+	modes map[string]os.FileMode // the modes to put back
+}
+
+// widen adds the permission bits add to path's mode until unwiden.
+func widen(path string, add os.FileMode) error {
+	widened.Lock()
+	defer widened.Unlock()
+	if widened.refs == nil {
+		widened.refs, widened.modes = map[string]int{}, map[string]os.FileMode{}
+	}
+	if widened.refs[path] == 0 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if mode := fi.Mode().Perm(); mode&add != add {
+			if err := os.Chmod(path, mode|add); err != nil {
+				return err
+			}
+			widened.modes[path] = mode
+		}
+	}
+	widened.refs[path]++
+	return nil
+}
+
+// unwiden puts path's mode back if no other story needs it widened.
+func unwiden(path string) {
+	widened.Lock()
+	defer widened.Unlock()
+	if widened.refs[path]--; widened.refs[path] > 0 {
+		return
+	}
+	if mode, ok := widened.modes[path]; ok {
+		os.Chmod(path, mode)
+		delete(widened.modes, path)
+	}
+}
+
 // fusedev: makes /dev/fuse usable by every user (mode 0666) until the
-// story ends, when its mode is put back, whatever happened. Needs root.
+// story ends, when its mode is put back (once no other story needs it),
+// whatever happened. Needs root.
 func cmdFusedev(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
 		ts.Fatalf("usage: fusedev")
 	}
-	fi, err := os.Stat("/dev/fuse")
-	ts.Check(err)
-	mode := fi.Mode().Perm()
-	ts.Defer(func() { os.Chmod("/dev/fuse", mode) })
-	ts.Check(os.Chmod("/dev/fuse", 0o666))
+	ts.Check(widen("/dev/fuse", 0o666))
+	ts.Defer(func() { unwiden("/dev/fuse") })
 }
 
 // fusemount DIR NAME FILE: mounts, as root, a FUSE file system on DIR (a
