@@ -36,6 +36,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/internal/ospath"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
 )
@@ -160,7 +161,13 @@ func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string,
 // does not take effect and nothing after it runs.
 func raisePolicy(d *audit.Dispatcher, path string) (err error) {
 	defer audit.Recover(d, nil, audit.Policy.Name(), &err)
-	return d.Raise(nil, audit.Policy, starlark.String(path))
+	// Absolute and lexically clean, as every path in an event (the file
+	// was opened by this path a moment ago, so it can be made so).
+	abs, err := ospath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return d.Raise(nil, audit.Policy, starlark.String(abs))
 }
 
 // state is one policy file's run: what it may change and has changed.
