@@ -73,9 +73,11 @@ func userNamespace() (int, error) {
 	} else if !errors.Is(err, unix.ENOSYS) {
 		return -1, fmt.Errorf("pidfd_open: %w", err)
 	}
-	ns, err := unix.Open("/proc/thread-self/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	return ns, nil
+	return procUserNamespace()
+}
+
+// procUserNamespace is userNamespace before Linux 6.11: a path, so
+// checkUserNamespace checks that it is a namespace file.
+func procUserNamespace() (int, error) {
+	return unix.Open("/proc/thread-self/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
