@@ -268,7 +268,10 @@ func DenyXattrWrites() error {
 	return install()
 }
 
-// Filter returns the classic BPF program DenyXattrWrites installs.
+// Filter returns the classic BPF program DenyXattrWrites installs,
+// assembled from the table. DenyXattrWrites installs a copy generated
+// from it (go generate ./harden), so that no process pays for building
+// it; TestGeneratedFilter fails when the two differ.
 func Filter() ([]unix.SockFilter, error) {
 	raw, err := program()
 	if err != nil {

@@ -76,11 +76,13 @@ func workloadChild(spec string) {
 	f := strings.Split(spec, "|")
 	var n int
 	fmt.Sscan(f[3], &n)
+	install := DenyXattrWrites
 	if f[2] == "xattr" {
 		onlyXattrs()
+		install = buildAndInstall
 	}
 	if f[2] != "none" {
-		if err := DenyXattrWrites(); err != nil {
+		if err := install(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
