@@ -57,7 +57,9 @@
 //
 // The system calls the filter denies are one table in this package
 // (denied: per ABI, each with the errno it fails with, and why); the
-// program is assembled from it with golang.org/x/net/bpf.
+// program is assembled from it with golang.org/x/net/bpf (Filter), and
+// what DenyXattrWrites installs is that program generated as static data
+// (go generate ./harden after a change to the table).
 package harden
 
 import (
@@ -318,13 +320,7 @@ func add[I bpf.Instruction](p *assembly, in I) {
 //
 // where "the calls" of an ABI are calls(a).
 func program() ([]bpf.RawInstruction, error) {
-	// Room for the whole program from the start. sstar builds it once, in
-	// a process that has allocated little, where each growth of the slice
-	// is the first allocation of its size class. In a fresh process
-	// (BenchmarkInstall, asm against asm-prebuilt) building took 17-20 µs
-	// with the slice grown by append and 8-10 µs sized (the hand assembler
-	// it replaced: 8-12 µs); warm, as BenchmarkFilter measures, the
-	// difference is 0.4 µs and would not show it.
+	// Room for the whole program from the start: one allocation.
 	n := 10 // the instructions outside calls
 	for a := range numABIs {
 		n += callsLen(a)
