@@ -68,12 +68,17 @@ var eventCases = []eventCase{
 		events: []string{`glob.glob("DIR/*", False)`, `glob.glob/2("DIR/*", False, None, None)`}},
 	{name: "fs.glob/absolute", src: `fs.glob("/dev/nul?")`,
 		events: []string{`glob.glob("/dev/nul?", False)`, `glob.glob/2("/dev/nul?", False, None, None)`}},
+	{name: "fs.glob/dotdot", src: `fs.glob("/dev/../dev/nul?")`, // the pattern expanded, lexically clean
+		events: []string{`glob.glob("/dev/nul?", False)`, `glob.glob/2("/dev/nul?", False, None, None)`}},
 	{name: "proc.run", src: `proc.run(["touch", "made"])`,
 		events:  []string{`subprocess.Popen("` + which("touch") + `", ["touch", "made"], "DIR", ` + defaultEnv + `)`},
 		changed: content("made", "")},
 	{name: "proc.run/cwd+env", src: `proc.run(["/usr/bin/touch", "made"], cwd="d", env={"B": "2", "A": "1"})`,
 		events:  []string{`subprocess.Popen("/usr/bin/touch", ["/usr/bin/touch", "made"], "DIR/d", {"A": "1", "B": "2"})`},
 		changed: content("d/made", "")},
+	{name: "proc.run/dotdot", src: `proc.run(["` + dotdot(which("touch")) + `", "made"])`, // the executable run, lexically clean
+		events:  []string{`subprocess.Popen("` + which("touch") + `", ["` + dotdot(which("touch")) + `", "made"], "DIR", ` + defaultEnv + `)`},
+		changed: content("made", "")},
 	{name: "proc.run/relative", src: `proc.run(["../bin/tool"], cwd="d")`,
 		events:  []string{`subprocess.Popen("DIR/bin/tool", ["../bin/tool"], "DIR/d", ` + defaultEnv + `)`},
 		changed: content("d/tool-ran", "")},
@@ -385,6 +390,10 @@ func snapshot(t *testing.T, dir string) []string {
 }
 
 // which finds a program the way proc.run does with the default PATH.
+// dotdot returns the absolute path p the long way round, such as
+// /usr/bin/../../usr/bin/touch.
+func dotdot(p string) string { return filepath.Dir(p) + "/../.." + p }
+
 func which(name string) string {
 	for _, dir := range filepath.SplitList(builtins.DefaultPath) {
 		p := filepath.Join(dir, name)

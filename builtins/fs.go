@@ -390,8 +390,8 @@ func fsRename(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 // fs.glob(pattern) returns the sorted paths matching pattern (the syntax
 // of Go's path/filepath.Match: *, ?, [...], \ escapes; ** is *). A
 // relative pattern matches against the working directory and gives
-// relative paths. glob.glob(pattern, False) carries the absolute pattern
-// actually expanded.
+// relative paths. glob.glob(pattern, False) carries the absolute,
+// lexically clean pattern actually expanded.
 func fsGlob(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var pattern string
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "pattern", &pattern); err != nil {
@@ -414,6 +414,11 @@ func fsGlob(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 		}
 		abs = strings.TrimSuffix(escapeGlob(cwd), "/") + "/" + pattern
 	}
+	// Lexically clean, and the clean pattern is what is expanded, so a
+	// hook sees what is listed: "work/../../etc/*" is "/etc/*". (A ".."
+	// in a pattern is literal; escaped or bracketed, "\.\." or "[.][.]",
+	// it matches nothing, since directory listings have no "..".)
+	abs = filepath.Clean(abs)
 	if err := audit.Raise(t, audit.Glob, starlark.String(abs), starlark.False); err != nil {
 		return nil, fmtAbort(b.Name(), err)
 	}

@@ -229,12 +229,15 @@ func timeoutArg(fname string, v starlark.Value) (time.Duration, error) {
 }
 
 // lookPath resolves argv[0] as the kernel would after chdir(cwd): a name
-// with a slash is a path (relative to cwd), any other name is searched in
-// path. Relative entries of path (including the empty one, which means
+// with a slash is a path (relative to cwd, lexically cleaned), any other
+// name is searched in path. Relative entries of path (including the empty one, which means
 // ".") are skipped: what they find would depend on the directory.
 func lookPath(name, cwd, path string) (string, error) {
 	if strings.Contains(name, "/") {
-		p := name
+		// Lexically clean, and what is executed is this clean path, so
+		// that the event names what runs: /allowed/../usr/bin/id is
+		// /usr/bin/id, for a hook and for the kernel alike.
+		p := filepath.Clean(name)
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(cwd, p)
 		}

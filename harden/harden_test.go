@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -38,9 +39,20 @@ const benchChildEnv = "SSTAR_HARDEN_BENCH_CHILD"
 // benchChild is installAndTime where there is one (amd64).
 var benchChild func(name string)
 
+// workloadChildEnv, in a child of BenchmarkWorkload, names the workload
+// directory, the script, whether to install the filter first, and how
+// many runs to time: "DIR|SCRIPT|filter|N" or "DIR|SCRIPT|none|N".
+const workloadChildEnv = "SSTAR_HARDEN_WORKLOAD_CHILD"
+
+// workload is workloadChild where there is one (amd64).
+var workload func(spec string)
+
 func TestMain(m *testing.M) {
 	if name := os.Getenv(benchChildEnv); name != "" {
 		benchChild(name) // first, as sstar installs before anything else
+	}
+	if spec := os.Getenv(workloadChildEnv); spec != "" {
+		workload(spec)
 	}
 	if os.Getenv(abiCallsEnv) != "" && os.Getenv(childEnv) == "" {
 		json.NewEncoder(os.Stdout).Encode(abiCalls())
@@ -64,6 +76,9 @@ type childReport struct {
 	ShSeccomp  string            // what a shell started by the child says about itself
 	GetxattrOK bool              // reading xattrs still works
 	ABICalls   map[string]string // callOtherABIs under the filter, if asked for
+	Reshape    map[string]string // reshapeCalls under the filter
+	Dumpable   int               // PR_GET_DUMPABLE after DenyXattrWrites
+	ExecCheck  string            // a child started with new namespaces by os/exec
 }
 
 func child(dir string) childReport {
@@ -137,6 +152,11 @@ func child(dir string) childReport {
 	if os.Getenv(abiCallsEnv) != "" {
 		r.ABICalls = abiCalls()
 	}
+	r.Reshape = reshapeCalls()
+	r.Dumpable, _ = unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	ns := exec.Command("/bin/true")
+	ns.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS}
+	r.ExecCheck = errs(ns.Run())
 	buf := make([]byte, 128)
 	_, err = unix.Fgetxattr(fd, "user.sstar.sha256", buf)
 	r.GetxattrOK = err == nil
@@ -265,9 +285,35 @@ func TestDenyXattrWrites(t *testing.T) {
 			}
 		case before == "EPERM":
 			t.Errorf("%s without the filter: EPERM, so EPERM under it would prove nothing", call)
+		case call == "i386 clone3":
+			if after != "ENOSYS" {
+				t.Errorf("%s under the filter: %q (without: %q), want ENOSYS", call, after, before)
+			}
 		case after != "EPERM":
 			t.Errorf("%s under the filter: %q (without: %q), want EPERM", call, after, before)
 		}
+	}
+	if r.Dumpable != 0 {
+		t.Errorf("PR_GET_DUMPABLE after DenyXattrWrites: %d, want 0 (not dumpable)", r.Dumpable)
+	}
+	unfilteredReshape := reshapeCalls()
+	for call, after := range r.Reshape {
+		before := unfilteredReshape[call]
+		want := "EPERM"
+		if call == "clone3" {
+			want = "ENOSYS" // so that libc falls back to clone
+		}
+		switch {
+		case before == "EPERM" && capabilityGated[call]:
+			t.Logf("%s: EPERM without the filter too (no capability, or disabled here): its denial is not exercised", call)
+		case before == want:
+			t.Errorf("%s without the filter: %s, so %s under it would prove nothing", call, before, want)
+		case after != want:
+			t.Errorf("%s under the filter: %q (without: %q), want %s", call, after, before, want)
+		}
+	}
+	if !strings.Contains(r.ExecCheck, "operation not permitted") {
+		t.Errorf("os/exec with CLONE_NEWUSER|CLONE_NEWNS under the filter: %q, want operation not permitted", r.ExecCheck)
 	}
 	if !r.GetxattrOK {
 		t.Errorf("reading the stamp failed under the filter; only writes may be denied")

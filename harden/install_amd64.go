@@ -7,7 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// install sets no_new_privs and installs Filter with TSYNC.
+// install makes the process non-dumpable, then sets no_new_privs and
+// installs the filter (Filter's program, generated) with TSYNC.
 //
 // no_new_privs is per thread, and TSYNC copies it to the other threads
 // along with the filter only if the calling thread has it, so both system
@@ -25,9 +26,12 @@ import (
 // starts the template thread later anyway (builtins/proc.go locks the
 // thread for Pdeathsig); a script that does not, never does.
 func install() error {
-	prog, err := Filter()
-	if err != nil {
-		return err
+	// The program generated from the table (filter_amd64.go; a test
+	// checks it is what Filter builds): building it here would cost a
+	// fresh process more than installing it.
+	prog := generatedFilter[:]
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("harden: prctl(PR_SET_DUMPABLE, 0): %w", err)
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	nnpErrno, r, errno := setNoNewPrivsAndFilter(&fprog)

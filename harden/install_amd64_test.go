@@ -19,8 +19,8 @@ func init() { benchChild = installAndTime }
 
 // installs are the ways BenchmarkInstall compares.
 var installs = map[string]func() error{
-	// What sstar does: Filter, then prctl and seccomp from one assembly
-	// routine.
+	// What sstar does: the generated program, then prctl and seccomp
+	// from one assembly routine.
 	"asm": DenyXattrWrites,
 	// What it did before: the two system calls from Go, kept on one
 	// thread by runtime.LockOSThread.
@@ -51,12 +51,34 @@ var installs = map[string]func() error{
 	"asm-1insn": func() error {
 		return installFilter([]unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}})
 	},
+	// What sstar installed before the namespace, mount and ptrace
+	// denials: the xattr and io_uring rows of today's table, built at
+	// install, as sstar built its filter then.
+	"asm-xattr-only": func() error {
+		onlyXattrs()
+		return buildAndInstall()
+	},
+	// Today's filter built at install from the table, as before it was
+	// generated: the difference to asm is what building costs in a
+	// fresh process.
+	"asm-built": buildAndInstall,
 	// No filter: what the child costs without any.
 	"none": func() error { return nil },
 }
 
 // prebuilt is Filter's program, for asm-prebuilt.
 var prebuilt []unix.SockFilter
+
+func buildAndInstall() error {
+	prog, err := Filter()
+	if err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return err
+	}
+	return installFilter(prog)
+}
 
 func installFilter(prog []unix.SockFilter) error {
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}

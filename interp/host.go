@@ -186,8 +186,9 @@ func (h *Host) RunFile(ctx context.Context, path string, args []string) (starlar
 type Exec struct {
 	Path string   // the file, as given
 	Args []string // sys.argv[1:]
-	// Event, unless zero (audit.Script), is raised with Path before
-	// anything else: audit.RunFile for a main script.
+	// Event, unless zero (audit.Script), is raised with Path (made
+	// absolute and lexically clean) before anything else: audit.RunFile
+	// for a main script.
 	Event audit.Kind
 	// Predeclared, if non-nil, adds to (and overrides) the Host's.
 	Predeclared starlark.StringDict
@@ -235,14 +236,15 @@ func (h *Host) Exec(ctx context.Context, e Exec) (globals starlark.StringDict, e
 	fail := func(err error) (starlark.StringDict, error) {
 		return nil, &RunError{Path: e.Path, Err: err, Refused: r.refusal(), Output: r.outputErr(), Limit: r.limited(err)}
 	}
-	if e.Event != audit.Script {
-		if err := h.audit.Raise(main, e.Event, starlark.String(e.Path)); err != nil {
-			return fail(err)
-		}
-	}
 	abs, err := ospath.Abs(e.Path)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %v", e.Path, err))
+	}
+	if e.Event != audit.Script {
+		// Absolute and lexically clean, as every path in an event.
+		if err := h.audit.Raise(main, e.Event, starlark.String(abs)); err != nil {
+			return fail(err)
+		}
 	}
 	m := &module{}
 	r.modules[filepath.Clean(abs)] = m

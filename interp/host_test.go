@@ -73,13 +73,13 @@ func TestRunEventsInOrder(t *testing.T) {
 		fmt.Sprintf("sstar.exec_check(%q, ...)", main),
 		fmt.Sprintf("compile(%q, %q)", main, sum("load('lib/util.star', 'f')\nload('lib/util.star', 'f')\nprint(f())\n")),
 		fmt.Sprintf("exec(%q)", main),
-		fmt.Sprintf("load(\"lib/util.star\", %q)", main),
+		fmt.Sprintf("load(\"lib/util.star\", %q, %q)", main, util),
 		fmt.Sprintf("sstar.open_code(%q)", util),
 		fmt.Sprintf("sstar.exec_check(%q, ...)", util),
 		fmt.Sprintf("compile(%q, %q)", util, sum("def f():\n    return 'ok'\n")),
 		fmt.Sprintf("exec(%q)", util),
 		// The second load is raised, but the module is not run again.
-		fmt.Sprintf("load(\"lib/util.star\", %q)", main),
+		fmt.Sprintf("load(\"lib/util.star\", %q, %q)", main, util),
 	}
 	var got []string
 	for _, e := range rec.Strings() {
@@ -114,10 +114,16 @@ func TestLoadRelativeToLoadingFile(t *testing.T) {
 	if out.String() != "a+b\n" {
 		t.Errorf("output %q", out.String())
 	}
-	// The event shows the module as written, and who loads it.
-	wantLoad := fmt.Sprintf("load(\"../shared/b.star\", %q)", filepath.Join(dir, "app/lib/a.star"))
+	// The event shows the module as written, who loads it, and the
+	// absolute, lexically clean path it resolved to: a hook checking a
+	// prefix checks what is opened, not "lib/../shared/b.star".
+	wantLoad := fmt.Sprintf("load(\"../shared/b.star\", %q, %q)", filepath.Join(dir, "app/lib/a.star"), filepath.Join(dir, "app/shared/b.star"))
 	if !strings.Contains(strings.Join(rec.Strings(), "\n"), wantLoad) {
 		t.Errorf("no %s in\n%s", wantLoad, strings.Join(rec.Strings(), "\n"))
+	}
+	// The main script given as a relative path is named absolute.
+	if got, want := rec.Strings()[0], fmt.Sprintf("sstar.run_file(%q)", filepath.Join(dir, "app/main.star")); got != want {
+		t.Errorf("first event %s, want %s", got, want)
 	}
 }
 

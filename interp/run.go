@@ -198,14 +198,16 @@ func (r *run) load(t *starlark.Thread, name string) (starlark.StringDict, error)
 	if name == "" || strings.IndexByte(name, 0) >= 0 {
 		return nil, fmt.Errorf("invalid module name %q", name)
 	}
-	if err := r.host.audit.Raise(t, audit.Load, starlark.String(name), starlark.String(from)); err != nil {
-		return nil, err
-	}
 	abs := name
 	if !filepath.IsAbs(abs) {
 		abs = filepath.Join(filepath.Dir(from), name)
 	}
 	abs = filepath.Clean(abs)
+	// The path the module is opened by, so that a hook checks what is
+	// opened, not "lib/../other/m.star".
+	if err := r.host.audit.Raise(t, audit.Load, starlark.String(name), starlark.String(from), starlark.String(abs)); err != nil {
+		return nil, err
+	}
 
 	if m, ok := r.modules[abs]; ok {
 		if !m.done {

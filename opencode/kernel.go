@@ -29,8 +29,19 @@ const (
 
 var emptyPath = [1]byte{0}
 
+// execCheckArgv and execCheckEnvp are the argument and environment
+// vectors the check passes: one argument, no environment. With a NULL
+// argv the kernel would log "launched '/dev/fd/N' with NULL argv: empty
+// string added" at the first check after boot.
+var (
+	execCheckArg0 = [...]byte{'s', 's', 't', 'a', 'r', 0}
+	execCheckArgv = [2]*byte{&execCheckArg0[0], nil}
+	execCheckEnvp = [1]*byte{nil}
+)
+
 // KernelExecCheck asks the kernel whether it would execute the file open
-// on fd: execveat(fd, "", AT_EMPTY_PATH|AT_EXECVE_CHECK). It returns nil
+// on fd: execveat(fd, "", {"sstar", NULL}, {NULL},
+// AT_EMPTY_PATH|AT_EXECVE_CHECK). It returns nil
 // if it would, and the kernel's errno otherwise: EACCES for a file
 // without exec permission or on a noexec mount, an LSM's veto, or EINVAL
 // on a kernel older than 6.14.
@@ -39,7 +50,8 @@ var emptyPath = [1]byte{0}
 // rejected unknown flags with EINVAL since it was introduced (3.19).
 func KernelExecCheck(fd int) error {
 	_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(&emptyPath[0])),
-		0, 0, unix.AT_EMPTY_PATH|AT_EXECVE_CHECK, 0)
+		uintptr(unsafe.Pointer(&execCheckArgv[0])), uintptr(unsafe.Pointer(&execCheckEnvp[0])),
+		unix.AT_EMPTY_PATH|AT_EXECVE_CHECK, 0)
 	if e != 0 {
 		return e
 	}

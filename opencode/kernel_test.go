@@ -169,6 +169,44 @@ func TestKernelExecCheck(t *testing.T) {
 	// Still here: the check executed nothing.
 }
 
+// The check passes an argv of one argument and an empty environment, so
+// that the kernel does not log "launched '/dev/fd/N' with NULL argv:
+// empty string added" (once per boot, so the test looks at the call
+// itself, with strace).
+func TestKernelExecCheckArgv(t *testing.T) {
+	if err := KernelExecCheck(openFd(t, os.Args[0])); errors.Is(err, unix.EINVAL) {
+		t.Skip("needs AT_EXECVE_CHECK (Linux 6.14)")
+	}
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("needs strace (package strace)")
+	}
+	out := filepath.Join(t.TempDir(), "strace.out")
+	cmd := exec.Command(strace, "-f", "-qq", "-e", "trace=execveat", "-e", "signal=none", "-o", out,
+		os.Args[0], "-test.run=^TestKernelExecCheck$", "-test.count=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("strace: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		// strace 6.x does not name AT_EXECVE_CHECK: it shows 0x10000.
+		if !strings.Contains(line, "execveat(") || !strings.Contains(line, `, "", `) {
+			continue
+		}
+		checks++
+		if !strings.Contains(line, `, "", ["sstar"], `) || !strings.Contains(line, "/* 0 vars */") {
+			t.Errorf("exec check made as %s; want argv [\"sstar\"] and an empty environment", line)
+		}
+	}
+	if checks == 0 {
+		t.Fatalf("strace saw no exec check:\n%s", b)
+	}
+}
+
 // An Opener reads the securebits at its first exec check and applies
 // them to every file it opens afterwards; another Opener reads them
 // again. The read is replaced here by one that claims

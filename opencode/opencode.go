@@ -18,7 +18,11 @@
 //  3. fstat: a regular file, no larger than the limit (so /dev/zero
 //     cannot stream forever and a FIFO is never read), and for the
 //     system policy owned by root and writable only by root;
-//  4. fstatfs: not on a noexec mount;
+//  4. fstatfs: on a file system whose xattrs the kernel keeps itself
+//     (ext4, xfs, btrfs, tmpfs, overlayfs, squashfs, erofs, f2fs and the
+//     like), not one whose server answers for them (FUSE, 9p, NFS, SMB,
+//     Ceph, or a type sstar does not know), unless the system policy
+//     allows that type; and not on a noexec mount;
 //  5. ask the kernel execveat(fd, "", AT_EMPTY_PATH|AT_EXECVE_CHECK)
 //     whether it would execute the file, raise sstar.exec_check with its
 //     answer, and refuse on a "no" when the process has
@@ -111,6 +115,7 @@ var (
 	ErrNotRegular     = errors.New("not a regular file")
 	ErrTooLarge       = errors.New("file too large")
 	ErrNoexec         = errors.New("on a noexec mount")
+	ErrFileSystem     = errors.New("not on a file system whose xattrs the kernel keeps")
 	ErrExecCheck      = errors.New("the kernel refused to execute it (AT_EXECVE_CHECK)")
 	ErrUnreadable     = errors.New("unreadable")
 	ErrConfig         = errors.New("opencode misconfigured")
@@ -203,6 +208,12 @@ type Opener struct {
 	// file within the size limit on an allowed file system, the kernel's
 	// check) still refuse.
 	AuditOnly bool
+	// FileSystems are the file system types, by name (as in
+	// /proc/filesystems: "fuse", "nfs", "9p", "cifs", "ceph", ...), code
+	// is accepted from besides those whose xattrs the kernel keeps
+	// itself. On those a server, whoever runs it, answers getxattr, so it
+	// chooses every stamp; only the system policy may name them.
+	FileSystems []string
 
 	securebits struct {
 		once sync.Once
@@ -363,6 +374,9 @@ func (o *Opener) openFD(abs string, max int64) (int, int64, error) {
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return -1, 0, fmt.Errorf("%w: fstatfs: %v", ErrUnreadable, err)
+	}
+	if !allowedFileSystem(uint32(sfs.Type), o.FileSystems) {
+		return -1, 0, fmt.Errorf("%w: it is on %s; code is accepted only from file systems whose xattrs the kernel keeps itself (ext4, xfs, btrfs, tmpfs, overlay, ...), not from one whose server answers for them (a system policy may allow such a type: policy.code_file_systems)", ErrFileSystem, fileSystemName(uint32(sfs.Type)))
 	}
 	if sfs.Flags&unix.ST_NOEXEC != 0 {
 		return -1, 0, fmt.Errorf("%w: its file system is mounted noexec, where nothing may be executed; move it to an exec mount", ErrNoexec)

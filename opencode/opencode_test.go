@@ -16,6 +16,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/audittest"
+	"github.com/sstar-project/sstar/internal/fusetest"
 )
 
 func newDispatcher(t testing.TB) (*audit.Dispatcher, *audittest.Recorder) {
@@ -528,5 +529,70 @@ func TestRequireRootOwned(t *testing.T) {
 	refusal(t, rec, err, p, ErrUnsafeOwner)
 	if _, err := new(Opener).Verify(new(audit.Dispatcher), p); err != nil {
 		t.Errorf("without RequireRootOwned, a file of another owner: %v", err)
+	}
+}
+
+// A FUSE server answers getxattr itself: here it serves a module with
+// the stamp of its content, a stamp nobody ever wrote. Code from it is
+// refused, with the file system named, until the policy allows FUSE.
+func TestFileSystemWhoseServerChoosesStamps(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (to mount FUSE)")
+	}
+	data := []byte("print('unvouched')\n")
+	sum := sha256.Sum256(data)
+	dir := t.TempDir()
+	srv, err := fusetest.Mount(dir, []fusetest.File{{Name: "evil.star", Data: data,
+		Xattrs: map[string]string{DefaultXattrName: string(FormatStamp(sum))}}})
+	if err != nil {
+		t.Skipf("needs FUSE (/dev/fuse): %v", err)
+	}
+	t.Cleanup(func() { srv.Unmount() })
+	p := filepath.Join(dir, "evil.star")
+
+	d, rec := newDispatcher(t)
+	_, err = new(Opener).Verify(d, p)
+	r := refusal(t, rec, err, p, ErrFileSystem)
+	if !strings.Contains(r.Error(), "on fuse") {
+		t.Errorf("refusal %q does not name the file system (fuse)", r)
+	}
+
+	// The stamp is what the kernel read: with FUSE allowed it verifies.
+	code, err := (&Opener{FileSystems: []string{"fuse"}}).Verify(d, p)
+	if err != nil || string(code.Data) != string(data) {
+		t.Errorf("with FileSystems fuse: %q, %v; want the served code", code.Data, err)
+	}
+	// Naming another type does not allow this one.
+	_, err = (&Opener{FileSystems: []string{"nfs"}}).Verify(d, p)
+	if !errors.Is(err, ErrFileSystem) {
+		t.Errorf("with FileSystems nfs: %v, want ErrFileSystem", err)
+	}
+}
+
+// The types code comes from by default are the ones whose xattrs the
+// kernel keeps; the ones a server answers for can only be added.
+func TestFileSystemTable(t *testing.T) {
+	for _, c := range []struct {
+		magic uint32
+		ok    bool
+	}{
+		{unix.EXT4_SUPER_MAGIC, true}, {unix.XFS_SUPER_MAGIC, true}, {unix.BTRFS_SUPER_MAGIC, true},
+		{unix.TMPFS_MAGIC, true}, {unix.OVERLAYFS_SUPER_MAGIC, true}, {unix.SQUASHFS_MAGIC, true},
+		{unix.EROFS_SUPER_MAGIC_V1, true}, {unix.F2FS_SUPER_MAGIC, true},
+		{unix.FUSE_SUPER_MAGIC, false}, {unix.V9FS_MAGIC, false}, {unix.NFS_SUPER_MAGIC, false},
+		{unix.CIFS_SUPER_MAGIC, false}, {unix.SMB2_SUPER_MAGIC, false}, {0x00c36400, false}, // ceph
+		{unix.PROC_SUPER_MAGIC, false}, {unix.SYSFS_MAGIC, false}, {0x12345678, false},
+	} {
+		if got := allowedFileSystem(c.magic, nil); got != c.ok {
+			t.Errorf("file system %#x (%s): allowed %v, want %v", c.magic, fileSystemName(c.magic), got, c.ok)
+		}
+	}
+	for _, name := range []string{"fuse", "nfs", "9p", "cifs", "ceph"} {
+		if !KnownFileSystem(name) {
+			t.Errorf("KnownFileSystem(%q) = false", name)
+		}
+	}
+	if KnownFileSystem("proc") || KnownFileSystem("") {
+		t.Errorf("KnownFileSystem of a type not in the table: true")
 	}
 }

@@ -28,11 +28,17 @@ type System struct {
 	exists bool
 }
 
-// FindSystem checks the directories above SystemPath and looks for the
-// file. A directory others could change, a missing file in a build that
+// FindSystem checks that the process is in the machine's initial user
+// namespace (ErrUserNamespace: in another, whoever made it could have
+// put a system policy of their own at SystemPath), checks the
+// directories above SystemPath and looks for the file. Another user
+// namespace, a directory others could change, a missing file in a build that
 // requires one (Required), or a file that cannot be looked up is a
 // refusal: the error wraps interp.ErrRefused.
 func FindSystem() (*System, error) {
+	if err := checkUserNamespace(); err != nil {
+		return nil, refusal{fmt.Errorf("system policy %s: %w", SystemPath, err)}
+	}
 	if err := CheckDirs(SystemPath); err != nil {
 		return nil, refusal{fmt.Errorf("system policy %s: %w", SystemPath, err)}
 	}
@@ -80,6 +86,7 @@ func (s *Settings) Opener() *opencode.Opener {
 		s.opener = &opencode.Opener{
 			XattrName: s.Xattr, MaxSize: s.MaxCodeSize, EnforceExecCheck: s.EnforceExecCheck,
 			Require: s.Require, Keys: s.Keys, Threshold: s.Threshold, StateDir: s.StateDir, AuditOnly: s.AuditOnly,
+			FileSystems: s.FileSystems,
 		}
 	}
 	return s.opener

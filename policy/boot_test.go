@@ -3,8 +3,12 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sstar-project/sstar/interp"
@@ -99,5 +103,44 @@ func TestSystemThenAdditive(t *testing.T) {
 	}
 	if steps, _, _ := s.Limits(0, 0); steps != 50 {
 		t.Errorf("steps %d after the additive policies, want 50", steps)
+	}
+}
+
+// findSystemChildEnv, in a child of TestFindSystemInUserNamespace, asks
+// it to report what FindSystem says there.
+const findSystemChildEnv = "SSTAR_POLICY_TEST_FINDSYSTEM"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(findSystemChildEnv); path != "" {
+		policy.SystemPath = path
+		_, err := policy.FindSystem()
+		fmt.Printf("refused=%v userns=%v: %v\n", errors.Is(err, interp.ErrRefused), errors.Is(err, policy.ErrUserNamespace), err)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// In a user namespace of its own a process could own a system policy of
+// its own: FindSystem refuses there, whether or not a file is at the
+// path, and finds the same path fine outside.
+func TestFindSystemInUserNamespace(t *testing.T) {
+	dir := t.TempDir()
+	path := systemAt(t, dir, false)
+	if _, err := policy.FindSystem(); err != nil {
+		t.Fatalf("in the initial user namespace: %v", err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), findSystemChildEnv+"="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Skipf("needs user namespaces: %v %s", err, out)
+	}
+	if !strings.HasPrefix(string(out), "refused=true userns=true: ") || !strings.Contains(string(out), "run sstar outside it") {
+		t.Errorf("FindSystem in a new user namespace: %s; want a refusal (ErrUserNamespace) saying what to do", out)
 	}
 }

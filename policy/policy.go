@@ -19,6 +19,7 @@
 //	policy.sink(audit_log=, syslog=, relp=, syslog_ca=,
 //	            journald=, kernel_audit=)                system policy only
 //	policy.audit(max_record=)                           system policy only
+//	policy.code_file_systems(NAME, ...)                  system policy only
 //	policy.limits(steps=, timeout=, max_steps=, max_timeout=)
 //	policy.path, policy.system
 //
@@ -38,6 +39,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/internal/ospath"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/opencode"
 )
@@ -57,6 +59,9 @@ type Settings struct {
 	Xattr            string // the stamp's extended attribute, namespace included
 	MaxCodeSize      int64  // largest code file in bytes
 	EnforceExecCheck bool   // refuse what AT_EXECVE_CHECK refuses, even without the securebit
+	// FileSystems are the file system types code may come from beyond
+	// those whose xattrs the kernel keeps (opencode.Opener.FileSystems).
+	FileSystems []string
 
 	// What vouches for code (system policy only): stamps, catalogs signed
 	// by Threshold of Keys, or either; see docs/trust.md.
@@ -162,6 +167,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, s *Settings) error {
 	st := &state{path: path, system: system, next: *s}
 	st.next.Sinks = append([]Sink(nil), s.Sinks...)
+	st.next.FileSystems = append([]string(nil), s.FileSystems...)
 	if system {
 		st.next.opener = nil // the policy may change what the opener checks
 	}
@@ -187,7 +193,13 @@ func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string,
 // does not take effect and nothing after it runs.
 func raisePolicy(d *audit.Dispatcher, path string) (err error) {
 	defer audit.Recover(d, nil, audit.Policy.Name(), &err)
-	return d.Raise(nil, audit.Policy, starlark.String(path))
+	// Absolute and lexically clean, as every path in an event (the file
+	// was opened by this path a moment ago, so it can be made so).
+	abs, err := ospath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return d.Raise(nil, audit.Policy, starlark.String(abs))
 }
 
 // state is one policy file's run: what it may change and has changed.
@@ -206,6 +218,8 @@ func (st *state) module() *starlarkstruct.Module {
 		"sink":   audit.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
 		"audit":  audit.Guard(starlark.NewBuiltin("policy.audit", st.audit)),
 		"limits": audit.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
+
+		"code_file_systems": audit.Guard(starlark.NewBuiltin("policy.code_file_systems", st.codeFileSystems)),
 	}}
 	m.Freeze()
 	return m

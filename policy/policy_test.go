@@ -201,6 +201,16 @@ func TestPolicyEventRaised(t *testing.T) {
 	if !strings.HasPrefix(got, "sstar.open_code") || !strings.HasSuffix(got, "exec sstar.policy") {
 		t.Errorf("events: %s", got)
 	}
+	// A policy given by a relative path, with "..", is named absolute
+	// and lexically clean, as every path in an event.
+	t.Chdir(dir)
+	rec.Take()
+	if err := s.Apply(context.Background(), h, "../"+filepath.Base(dir)+"/./p.star"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := rec.Find("sstar.policy"); !ok || audittest.StringArg(ev, 0) != p {
+		t.Errorf("sstar.policy event %v (found %v), want its path %s", ev, ok, p)
+	}
 }
 
 // A Go hook's panic on sstar.policy (raised outside the policy's run, and

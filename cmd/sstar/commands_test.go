@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,11 @@ var storyCommands = map[string]func(ts *testscript.TestScript, neg bool, args []
 	"signal":     cmdSignal,
 	"waitfor":    cmdWaitfor,
 	"buildsstar": cmdBuildSstar,
+
+	"unprivileged":   cmdUnprivileged,
+	"fusedev":        cmdFusedev,
+	"fusemount":      cmdFusemount,
+	"unmount-at-end": cmdUnmountAtEnd,
 }
 
 // buildsstar PATH: builds the sstar command into PATH as a site builds
@@ -71,6 +77,8 @@ var storyConditions = map[string]func() bool{
 	"tmpfs":        canMountTmpfs,
 	"immutable":    func() bool { return immutableStopsWrites(os.TempDir()) == nil },
 	"securebits":   haveExecSecurebits,
+	"fuse":         func() bool { _, err := os.Stat("/dev/fuse"); return err == nil },
+	"amd64":        func() bool { return runtime.GOARCH == "amd64" },
 }
 
 // A story's state for the commands that span several lines of it.
@@ -79,6 +87,7 @@ type story struct {
 	ticker   *ticker
 	rsyslogd *rsyslogtest.Server
 	unlinked map[string]*os.File
+	user     *unprivilegedUser // see cmdUnprivileged
 }
 
 type storyKey struct{}

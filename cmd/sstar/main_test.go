@@ -15,7 +15,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(m, withAttackerPrograms(map[string]func(){
 		"sstar": func() {
 			cleanRuntimeEnvironment(os.Stderr) // as main does
 			// The system policy path is fixed at build time; the test
@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 			cleanRuntimeEnvironment(os.Stderr)
 			os.Exit(0)
 		},
-	})
+	}))
 }
 
 // TestScript runs the stories in testdata/script: each file is one thing a

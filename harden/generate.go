@@ -1,0 +1,3 @@
+package harden
+
+//go:generate go test -run ^TestGeneratedFilter$ -update-filter .
