@@ -20,6 +20,8 @@
 //	            journald=, kernel_audit=)                system policy only
 //	policy.audit(max_record=)                           system policy only
 //	policy.limits(steps=, timeout=, max_steps=, max_timeout=)
+//	policy.allow(read=, write=, exec=, env=, connect=,
+//	             kernel=, mode=)                        mode= system policy only
 //	policy.path, policy.system
 //
 // and install hooks with sys.addaudithook. Hooks a policy installs run
@@ -77,6 +79,9 @@ type Settings struct {
 	// MaxRecord bounds each audit record's name and arguments, in bytes
 	// (0: record.DefaultMaxRecord; system policy only).
 	MaxRecord int
+
+	// Permissions are what policy.allow declared (see allow.go).
+	Permissions Permissions
 
 	opener *opencode.Opener // made by Opener from the settings above
 }
@@ -160,7 +165,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // modules it loads), and applies what it decides to s. system says whether
 // it is the system policy. On success it raises sstar.policy(path).
 func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, s *Settings) error {
-	st := &state{path: path, system: system, next: *s}
+	st := &state{path: path, system: system, next: *s, bound: s.Permissions}
 	st.next.Sinks = append([]Sink(nil), s.Sinks...)
 	if system {
 		st.next.opener = nil // the policy may change what the opener checks
@@ -195,7 +200,8 @@ type state struct {
 	path   string
 	system bool
 	next   Settings
-	done   bool // settings are fixed once the file has run
+	done   bool        // settings are fixed once the file has run
+	bound  Permissions // the grants this file inherits: it may only narrow them
 }
 
 func (st *state) module() *starlarkstruct.Module {
@@ -206,6 +212,7 @@ func (st *state) module() *starlarkstruct.Module {
 		"sink":   audit.Guard(starlark.NewBuiltin("policy.sink", st.sink)),
 		"audit":  audit.Guard(starlark.NewBuiltin("policy.audit", st.audit)),
 		"limits": audit.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
+		"allow":  audit.Guard(starlark.NewBuiltin("policy.allow", st.allow)),
 	}}
 	m.Freeze()
 	return m
