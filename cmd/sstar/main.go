@@ -347,6 +347,9 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		defer cancel()
 		defer s.watchdog(stderr, timeout).Stop()
 	}
+	if status := s.confine(stderr, f.remaining[0]); status != exitOK {
+		return status
+	}
 	_, runErr = s.host.Exec(ctx, interp.Exec{
 		Path:     f.remaining[0],
 		Args:     f.remaining[1:],
