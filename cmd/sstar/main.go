@@ -15,6 +15,7 @@
 //	sstar key generate NAME
 //	sstar catalog sign --key NAME.key [--version N] [--expires DURATION] DIR
 //	sstar catalog verify [--key NAME.pub] DIR/sstar.catalog
+//	sstar policy suggest LOG...
 //	sstar help
 //
 // Run `sstar --help` for the flags and exit statuses.
@@ -58,6 +59,7 @@ const usage = `usage: sstar [flags] SCRIPT [ARG...]
        sstar key generate NAME
        sstar catalog sign --key NAME.key [--version N] [--expires DURATION] DIR
        sstar catalog verify [--key NAME.pub] DIR/sstar.catalog
+       sstar policy suggest LOG...
        sstar help
 
 sstar runs the Starlark file SCRIPT. Everything after SCRIPT is the
@@ -133,6 +135,10 @@ Subcommands:
                        check a catalog's signatures (with the system
                        policy's keys, or NAME.pub) and every file: one
                        line per file; exit 0 only if all hold
+  policy suggest LOG...
+                       print a policy.allow(...) that would have allowed
+                       exactly what the runs in the JSON Lines audit logs
+                       did (see docs/policy.md, "Permissions")
   help                 print this help
 
 To run a script whose name is one of these words, give its path:
@@ -173,6 +179,8 @@ func sstar(args []string, stdout, stderr io.Writer) int {
 			return cmdKey(args[1:], stdout, stderr)
 		case "catalog":
 			return cmdCatalog(args[1:], stdout, stderr)
+		case "policy":
+			return cmdPolicy(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usageText())
 			return exitOK
