@@ -10,6 +10,7 @@ import (
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
 )
 
 // Access is a set of the permission categories a Landlock rule grants.
@@ -177,8 +178,39 @@ func Confine(c Confinement, require bool) (Outcome, error) {
 		return out, nil
 	}
 	cfg = landlock.Config{HandledAccessFS: handled, HandledAccessNet: net}
-	if err := cfg.Restrict(rules...); err != nil {
+	if err := restrict(cfg, out.ABI, rules); err != nil {
 		return out, fmt.Errorf("harden: landlock: %w", err)
 	}
 	return out, nil
+}
+
+// restrict enforces the ruleset on every thread. From ABI 8 the kernel
+// does that itself (go-landlock's Restrict passes
+// LANDLOCK_RESTRICT_SELF_TSYNC). Before it, go-landlock sets
+// no_new_privs and then restricts on each thread in turn (psx: a signal
+// to every thread), which costs two rounds of signals; DenyXattrWrites
+// has set no_new_privs on every thread already (SECCOMP_FILTER_FLAG_TSYNC
+// carries it to all threads), so one round is enough. A thread without
+// it makes landlock_restrict_self fail with EPERM: then the full
+// sequence runs, and any error stops sstar.
+func restrict(cfg landlock.Config, abi int, rules []landlock.Rule) error {
+	if abi >= 8 {
+		return cfg.Restrict(rules...)
+	}
+	nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	if err != nil || nnp != 1 {
+		return cfg.Restrict(rules...)
+	}
+	fd, flags, err := cfg.NewRulesetFD(rules...)
+	if err != nil || fd < 0 {
+		return err
+	}
+	defer unix.Close(fd)
+	err = ll.AllThreadsLandlockRestrictSelf(fd, flags)
+	if errors.Is(err, unix.EPERM) {
+		if err = ll.AllThreadsPrctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err == nil {
+			err = ll.AllThreadsLandlockRestrictSelf(fd, flags)
+		}
+	}
+	return err
 }
