@@ -157,6 +157,11 @@ func Confine(c Confinement, require bool) (Outcome, error) {
 		}
 		out.Rules = append(out.Rules, desc)
 	}
+	if psxReadsTaskDir && out.ABI < 8 && handled&ll.AccessFSReadDir != 0 {
+		task := "/proc/" + strconv.Itoa(os.Getpid()) + "/task"
+		rules = append(rules, landlock.PathAccess(ll.AccessFSReadDir, task))
+		out.Rules = append(out.Rules, "read-dir "+task+" (implied: psx, a cgo build)")
+	}
 	net := landlock.AccessNetSet(0)
 	if c.Connect {
 		if cfg.HandledAccessNet&ll.AccessNetConnectTCP != 0 {
