@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -28,7 +29,7 @@ func (s *session) confine(stderr io.Writer, script string) int {
 	if !p.Declared() {
 		return exitOK
 	}
-	if err := s.d.AddHook(p.Hook(s.d)); err != nil {
+	if err := s.perm.set(s.d, p.Hook(s.d)); err != nil {
 		return policyFailed(stderr, s.d, err)
 	}
 	abs, err := ospath.Abs(script)
@@ -64,6 +65,34 @@ func (s *session) confine(stderr io.Writer, script string) int {
 		return exitRefused
 	}
 	return exitOK
+}
+
+// A permissionGate is the Go hook that checks declared permissions. boot
+// adds it right after the record fan-out, before any policy runs, so that
+// it is the first hook after recording and a policy that vetoes
+// sys.addaudithook (as the CI runner example does) cannot keep it out;
+// set arms it once the policies ran. A run without sinks or a system
+// policy has no hooks at boot (raising stays a no-op): there set adds the
+// hook, and a veto of that is the run's error.
+type permissionGate struct {
+	added bool
+	check atomic.Pointer[audit.Hook]
+}
+
+func (g *permissionGate) hook(ev audit.Event) error {
+	if h := g.check.Load(); h != nil {
+		return (*h)(ev)
+	}
+	return nil
+}
+
+func (g *permissionGate) set(d *audit.Dispatcher, h audit.Hook) error {
+	g.check.Store(&h)
+	if g.added {
+		return nil
+	}
+	g.added = true
+	return d.AddHook(g.hook)
 }
 
 func confineArgs(p *policy.Permissions, mode string, out harden.Outcome) []starlark.Value {

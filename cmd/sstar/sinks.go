@@ -131,6 +131,7 @@ type session struct {
 	life     life
 	logs     []*jsonl.Log // the audit logs among the sinks
 	sinkproc *sinkproc.Client
+	perm     permissionGate // policy.allow's hook, in place before any policy runs
 }
 
 // boot starts a session: it opens the sinks the flags name, finds the
@@ -166,6 +167,12 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 		if err := s.d.AddHook(s.fan.Hook); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}
+		// Declared permissions are checked right after the fan-out;
+		// they are known once the policies ran (see confine.go).
+		if err := s.d.AddHook(s.perm.hook); err != nil {
+			return s, fatal(stderr, s.d, err)
+		}
+		s.perm.added = true
 		if err := s.begin(); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}
