@@ -190,3 +190,33 @@ func TestAllowHook(t *testing.T) {
 		}
 	}
 }
+
+// The kernel ruleset: the declared grants, then what it implies (the
+// script's directory, the loader, /dev/null), and the host of a
+// host:port grant as a gap.
+func TestAllowConfinement(t *testing.T) {
+	s := policy.Defaults()
+	if err := run(t, `policy.allow(read = ["/srv/in"], exec = ["/usr/bin/sh"], connect = [443, "db.example:5432"])`, true, &s); err != nil {
+		t.Fatal(err)
+	}
+	c, gaps := s.Confinement("/srv/code/job.star")
+	var got []string
+	for _, r := range c.Paths {
+		got = append(got, r.Access.String()+" "+r.Path+" "+r.Why)
+	}
+	joined := strings.Join(got, "\n")
+	for _, want := range []string{"read /srv/in ", "exec /usr/bin/sh ", "read+exec /srv/code code", "read+write /dev/null /dev/null"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("rules lack %q:\n%s", want, joined)
+		}
+	}
+	if !strings.Contains(joined, "loader") {
+		t.Errorf("no loader rule:\n%s", joined)
+	}
+	if !c.Connect || !reflect.DeepEqual(c.Ports, []uint16{443, 5432}) {
+		t.Errorf("connect %v ports %v", c.Connect, c.Ports)
+	}
+	if len(gaps) != 1 || !strings.Contains(gaps[0], "db.example:5432: the kernel restricts TCP ports, not hosts") {
+		t.Errorf("gaps = %q", gaps)
+	}
+}
