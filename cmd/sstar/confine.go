@@ -67,11 +67,21 @@ func (s *session) confine(stderr io.Writer, script string) int {
 	return exitOK
 }
 
-// A permissionGate is the Go hook that checks declared permissions. boot
-// adds it right after the record fan-out, before any policy runs, so that
-// it is the first hook after recording and a policy that vetoes
-// sys.addaudithook (as the CI runner example does) cannot keep it out;
-// set arms it once the policies ran. A run without sinks or a system
+// recordThenCheck is the hook boot adds for the record fan-out: the
+// fan-out, then the check of declared permissions. One hook, so that
+// adding it raises sys.addaudithook once, before any sink can record it
+// (run_start stays the sinks' first record), and before any policy runs,
+// so that a policy that vetoes sys.addaudithook (the CI runner example
+// does) cannot keep the check out.
+func (s *session) recordThenCheck(ev audit.Event) error {
+	if err := s.fan.Hook(ev); err != nil {
+		return err
+	}
+	return s.perm.hook(ev)
+}
+
+// A permissionGate is the check of declared permissions, in place from
+// boot (recordThenCheck); set arms it once the policies ran. A run without sinks or a system
 // policy has no hooks at boot (raising stays a no-op): there set adds the
 // hook, and a veto of that is the run's error.
 type permissionGate struct {

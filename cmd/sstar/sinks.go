@@ -164,12 +164,9 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 		if err := s.d.AddHook(s.life.hook); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}
-		if err := s.d.AddHook(s.fan.Hook); err != nil {
-			return s, fatal(stderr, s.d, err)
-		}
-		// Declared permissions are checked right after the fan-out;
-		// they are known once the policies ran (see confine.go).
-		if err := s.d.AddHook(s.perm.hook); err != nil {
+		// The fan-out, then the check of declared permissions, which
+		// are known once the policies ran (confine.go).
+		if err := s.d.AddHook(s.recordThenCheck); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}
 		s.perm.added = true
