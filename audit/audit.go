@@ -159,7 +159,26 @@ type AbortError struct {
 }
 
 func (e *AbortError) Error() string {
+	var d *DeniedError
+	if errors.As(e.Err, &d) {
+		// The permission, not the mechanism: "/etc/x: not in write= of
+		// /etc/sstar/policy.star" says what to change.
+		return d.Error()
+	}
 	return fmt.Sprintf("audit event %q aborted: %v", e.Event, e.Err)
+}
+
+// A DeniedError is a hook's refusal of an action that the declared
+// permissions (policy.allow) do not grant: Target is not in the
+// Permission= grant of the policy file Policy.
+type DeniedError struct {
+	Permission string // read, write, exec, env
+	Target     string // an absolute path, or a variable name
+	Policy     string // the policy file whose grant lacks Target
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("%s: not in %s= of %s", e.Target, e.Permission, e.Policy)
 }
 
 func (e *AbortError) Unwrap() error { return e.Err }

@@ -40,6 +40,8 @@ const (
 	Watchdog
 	AddAuditHook
 	Trust
+	Confine
+	Permission
 
 	// Builtins (fs, proc, os, time).
 	Open
@@ -116,6 +118,9 @@ var table = [...]Spec{
 	Watchdog:             {Name: "sstar.watchdog", Args: []string{"reason"}, When: "when a run is still blocked in a builtin some time after its timeout; delivered to Go hooks (sinks) only, then sstar exits with status 1.", Severity: Critical},
 	AddAuditHook:         {Name: "sys.addaudithook", Args: []string{}, When: "before a hook is added, by a script or by the host; any hook may veto it.", CPython: true, Severity: Info},
 	Trust:                {Name: "sstar.trust", Args: []string{"path", "sha256"}, When: "before `sstar trust` writes a stamp on a file (not for a file whose stamp is already right); path is absolute, sha256 the stamp about to be written.", Severity: Info},
+
+	Confine:    {Name: "sstar.confine", Args: []string{"abi", "mode", "kernel", "rules", "enforced", "not_enforced"}, When: "once per run, after the policies ran and before the script is opened, when policy.allow declared permissions: abi is the kernel's Landlock ABI (0: none), mode \"enforce\" or \"report\", kernel \"require\" or \"best-effort\", rules the Landlock rules sstar restricted itself and its children with (a list of \"RIGHTS PATH\" and \"connect_tcp PORT\" strings, implied ones marked), enforced a dict of each declared category to where it is enforced (\"sstar and kernel\", \"sstar\", \"kernel\"), not_enforced a list of what the kernel could not enforce and why. With kernel=\"require\" and something not enforced, sstar then exits with status 126.", Severity: Info},
+	Permission: {Name: "sstar.permission", Args: []string{"permission", "target", "policy", "enforced"}, When: "when an event's action is outside the permissions policy.allow granted, after that event and before its action: permission is the category (read, write, exec, env), target the path or variable name, policy the file whose grant lacks it, enforced True when sstar refuses the action (sstar.abort follows) and False in report mode (policy.allow(mode=\"report\"): the action goes ahead). Delivered to Go hooks (sinks) only.", Severity: Error},
 
 	// Builtins (fs, proc, os, time).
 	Open:    {Name: "open", Args: []string{"path", "mode", "flags"}, When: "before fs.read, fs.read_bytes, fs.write or fs.append opens a file; path is absolute, mode \"r\", \"w\" or \"a\", flags the open(2) flags as an int (O_RDONLY|O_CLOEXEC; O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC; O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC).", CPython: true, Severity: Info},

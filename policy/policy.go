@@ -21,6 +21,8 @@
 //	policy.audit(max_record=)                           system policy only
 //	policy.code_file_systems(NAME, ...)                  system policy only
 //	policy.limits(steps=, timeout=, max_steps=, max_timeout=)
+//	policy.allow(read=, write=, exec=, env=, connect=,
+//	             kernel=, mode=)                        mode= system policy only
 //	policy.path, policy.system
 //
 // and install hooks with sys.addaudithook. Hooks a policy installs run
@@ -82,6 +84,9 @@ type Settings struct {
 	// MaxRecord bounds each audit record's name and arguments, in bytes
 	// (0: record.DefaultMaxRecord; system policy only).
 	MaxRecord int
+
+	// Permissions are what policy.allow declared (see allow.go).
+	Permissions Permissions
 
 	opener *opencode.Opener // made by Opener from the settings above
 }
@@ -165,7 +170,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // modules it loads), and applies what it decides to s. system says whether
 // it is the system policy. On success it raises sstar.policy(path).
 func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, s *Settings) error {
-	st := &state{path: path, system: system, next: *s}
+	st := &state{path: path, system: system, next: *s, bound: s.Permissions}
 	st.next.Sinks = append([]Sink(nil), s.Sinks...)
 	st.next.FileSystems = append([]string(nil), s.FileSystems...)
 	if system {
@@ -207,7 +212,8 @@ type state struct {
 	path   string
 	system bool
 	next   Settings
-	done   bool // settings are fixed once the file has run
+	done   bool        // settings are fixed once the file has run
+	bound  Permissions // the grants this file inherits: it may only narrow them
 }
 
 func (st *state) module() *starlarkstruct.Module {
@@ -220,6 +226,7 @@ func (st *state) module() *starlarkstruct.Module {
 		"limits": audit.Guard(starlark.NewBuiltin("policy.limits", st.limits)),
 
 		"code_file_systems": audit.Guard(starlark.NewBuiltin("policy.code_file_systems", st.codeFileSystems)),
+		"allow":             audit.Guard(starlark.NewBuiltin("policy.allow", st.allow)),
 	}}
 	m.Freeze()
 	return m

@@ -16,6 +16,7 @@
 //	sstar key generate NAME
 //	sstar catalog sign --key NAME.key [--version N] [--expires DURATION] DIR
 //	sstar catalog verify [--key NAME.pub] DIR/sstar.catalog
+//	sstar policy suggest LOG...
 //	sstar help
 //
 // Run `sstar --help` for the flags and exit statuses.
@@ -60,6 +61,7 @@ const usage = `usage: sstar [flags] SCRIPT [ARG...]
        sstar key generate NAME
        sstar catalog sign --key NAME.key [--version N] [--expires DURATION] DIR
        sstar catalog verify [--key NAME.pub] DIR/sstar.catalog
+       sstar policy suggest LOG...
        sstar help
 
 sstar runs the Starlark file SCRIPT. Everything after SCRIPT is the
@@ -138,6 +140,10 @@ Subcommands:
                        check a catalog's signatures (with the system
                        policy's keys, or NAME.pub) and every file: one
                        line per file; exit 0 only if all hold
+  policy suggest LOG...
+                       print a policy.allow(...) that would have allowed
+                       exactly what the runs in the JSON Lines audit logs
+                       did (see docs/policy.md, "Permissions")
   help                 print this help
 
 To run a script whose name is one of these words, give its path:
@@ -178,6 +184,8 @@ func sstar(args []string, stdout, stderr io.Writer) int {
 			return cmdKey(args[1:], stdout, stderr)
 		case "catalog":
 			return cmdCatalog(args[1:], stdout, stderr)
+		case "policy":
+			return cmdPolicy(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usageText())
 			return exitOK
@@ -351,6 +359,9 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 		defer s.watchdog(stderr, timeout).Stop()
+	}
+	if status := s.confine(stderr, f.remaining[0]); status != exitOK {
+		return status
 	}
 	_, runErr = s.host.Exec(ctx, interp.Exec{
 		Path:     f.remaining[0],

@@ -131,6 +131,7 @@ type session struct {
 	life     life
 	logs     []*jsonl.Log // the audit logs among the sinks
 	sinkproc *sinkproc.Client
+	perm     permissionGate // policy.allow's hook, in place before any policy runs
 }
 
 // boot starts a session: it opens the sinks the flags name, finds the
@@ -163,9 +164,12 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 		if err := s.d.AddHook(s.life.hook); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}
-		if err := s.d.AddHook(s.fan.Hook); err != nil {
+		// The fan-out, then the check of declared permissions, which
+		// are known once the policies ran (confine.go).
+		if err := s.d.AddHook(s.recordThenCheck); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}
+		s.perm.added = true
 		if err := s.begin(); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}

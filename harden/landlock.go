@@ -1,0 +1,221 @@
+package harden
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/landlock-lsm/go-landlock/landlock"
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
+)
+
+// Access is a set of the permission categories a Landlock rule grants.
+type Access uint8
+
+const (
+	// Read is reading files and listing directories
+	// (LANDLOCK_ACCESS_FS_READ_FILE, _READ_DIR).
+	Read Access = 1 << iota
+	// Write is writing, truncating, creating, removing, renaming and
+	// linking files and directories, and device ioctls
+	// (_WRITE_FILE, _TRUNCATE, _MAKE_*, _REMOVE_*, _REFER, _IOCTL_DEV).
+	Write
+	// Exec is executing files (_EXECUTE, and _READ_FILE on files,
+	// because the kernel opens what it executes for reading), the
+	// executable's ELF interpreter and a script's "#!" interpreter
+	// included.
+	Exec
+)
+
+// Landlock access rights of each category, by ABI as go-landlock numbers
+// them; the kernel's own ABI limits which are handled (see Confine).
+const (
+	readRights  = ll.AccessFSReadFile | ll.AccessFSReadDir
+	writeRights = ll.AccessFSWriteFile | ll.AccessFSRemoveDir | ll.AccessFSRemoveFile | ll.AccessFSMakeChar |
+		ll.AccessFSMakeDir | ll.AccessFSMakeReg | ll.AccessFSMakeSock | ll.AccessFSMakeFifo | ll.AccessFSMakeBlock |
+		ll.AccessFSMakeSym | ll.AccessFSRefer | ll.AccessFSTruncate | ll.AccessFSIoctlDev
+	execRights = ll.AccessFSExecute | ll.AccessFSReadFile
+	// fileRights are those the kernel accepts on a rule for a file that
+	// is not a directory.
+	fileRights = ll.AccessFSExecute | ll.AccessFSWriteFile | ll.AccessFSReadFile | ll.AccessFSTruncate | ll.AccessFSIoctlDev
+)
+
+func (a Access) rights() landlock.AccessFSSet {
+	var r landlock.AccessFSSet
+	if a&Read != 0 {
+		r |= readRights
+	}
+	if a&Write != 0 {
+		r |= writeRights
+	}
+	if a&Exec != 0 {
+		r |= execRights
+	}
+	return r
+}
+
+func (a Access) String() string {
+	var s []string
+	for _, c := range []struct {
+		a    Access
+		name string
+	}{{Read, "read"}, {Write, "write"}, {Exec, "exec"}} {
+		if a&c.a != 0 {
+			s = append(s, c.name)
+		}
+	}
+	return strings.Join(s, "+")
+}
+
+// A PathRule grants Access to the file hierarchy at Path (a file, or a
+// directory and everything under it). Why is "" for a declared grant, or
+// says why sstar implies it ("code", "loader", ...).
+type PathRule struct {
+	Path   string
+	Access Access
+	Why    string
+}
+
+// A Confinement is what the kernel is asked to restrict, for sstar and
+// every process it starts. Handled lists the categories restricted at all:
+// in a handled category only what a rule grants is allowed; a category
+// not handled is not restricted. Connect restricts TCP connect(2) to
+// Ports (Landlock ABI 4 and later).
+type Confinement struct {
+	Handled Access
+	Paths   []PathRule
+	Connect bool
+	Ports   []uint16
+}
+
+// An Outcome is what Confine did: the kernel's Landlock ABI (0: none),
+// the rules in force, and what the kernel could not enforce and why.
+type Outcome struct {
+	ABI         int
+	Rules       []string
+	NotEnforced []string
+}
+
+// ABI returns the kernel's Landlock ABI version, 0 if it has none.
+func ABI() int {
+	v, err := ll.LandlockGetABIVersion()
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// Confine restricts sstar, on every thread, with c, using Landlock: from
+// then on neither sstar nor any process it starts can open, create,
+// remove or execute a file, or connect to a TCP port, that c does not
+// grant, and (as for every Landlock domain) none of them can ptrace,
+// or read /proc/PID/environ, mem and the like of, a process outside the
+// domain. The restriction cannot be lifted. Descriptors opened before it
+// (the audit log) keep working.
+//
+// What the kernel cannot enforce (an ABI without network rules, a rule
+// path that does not exist) is left out and listed in the outcome; with
+// require such a gap is an error instead, and nothing is restricted.
+func Confine(c Confinement, require bool) (Outcome, error) {
+	out := Outcome{ABI: ABI()}
+	var cfg landlock.Config
+	switch {
+	case out.ABI >= 7:
+		cfg = landlock.V7
+	case out.ABI > 0:
+		cfg = [...]landlock.Config{landlock.V1, landlock.V1, landlock.V2, landlock.V3, landlock.V4, landlock.V5, landlock.V6}[out.ABI]
+	}
+	handled := c.Handled.rights() & cfg.HandledAccessFS
+	if out.ABI == 0 && (c.Handled != 0 || c.Connect) {
+		out.NotEnforced = append(out.NotEnforced, "files and network: the kernel has no Landlock (enabled at boot with lsm=...,landlock)")
+	}
+	if missing := c.Handled.rights() &^ cfg.HandledAccessFS; out.ABI > 0 && missing != 0 {
+		out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("%v: needs a newer Landlock ABI than %d", missing, out.ABI))
+	}
+	var rules []landlock.Rule
+	for _, r := range c.Paths {
+		rights := r.Access.rights() & handled
+		if rights == 0 {
+			continue
+		}
+		fi, err := os.Stat(r.Path)
+		if err != nil {
+			out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("%s %s: the kernel grants only existing paths: %v", r.Access, r.Path, errors.Unwrap(err)))
+			continue
+		}
+		if !fi.IsDir() {
+			rights &= fileRights
+		}
+		rules = append(rules, landlock.PathAccess(rights, r.Path))
+		desc := r.Access.String() + " " + r.Path
+		if r.Why != "" {
+			desc += " (implied: " + r.Why + ")"
+		}
+		out.Rules = append(out.Rules, desc)
+	}
+	if psxReadsTaskDir && out.ABI < 8 && handled&ll.AccessFSReadDir != 0 {
+		task := "/proc/" + strconv.Itoa(os.Getpid()) + "/task"
+		rules = append(rules, landlock.PathAccess(ll.AccessFSReadDir, task))
+		out.Rules = append(out.Rules, "read-dir "+task+" (implied: psx, a cgo build)")
+	}
+	net := landlock.AccessNetSet(0)
+	if c.Connect {
+		if cfg.HandledAccessNet&ll.AccessNetConnectTCP != 0 {
+			net = ll.AccessNetConnectTCP
+			ports := slices.Clone(c.Ports)
+			slices.Sort(ports)
+			for _, p := range slices.Compact(ports) {
+				rules = append(rules, landlock.ConnectTCP(p))
+				out.Rules = append(out.Rules, "connect_tcp "+strconv.Itoa(int(p)))
+			}
+		} else if out.ABI > 0 {
+			out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("connect: TCP rules need Landlock ABI 4, the kernel has %d", out.ABI))
+		}
+	}
+	if require && len(out.NotEnforced) > 0 {
+		return out, fmt.Errorf("the kernel cannot enforce every declared permission (kernel=\"require\"): %s", strings.Join(out.NotEnforced, "; "))
+	}
+	if handled == 0 && net == 0 {
+		return out, nil
+	}
+	cfg = landlock.Config{HandledAccessFS: handled, HandledAccessNet: net}
+	if err := restrict(cfg, out.ABI, rules); err != nil {
+		return out, fmt.Errorf("harden: landlock: %w", err)
+	}
+	return out, nil
+}
+
+// restrict enforces the ruleset on every thread. From ABI 8 the kernel
+// does that itself (go-landlock's Restrict passes
+// LANDLOCK_RESTRICT_SELF_TSYNC). Before it, go-landlock sets
+// no_new_privs and then restricts on each thread in turn (psx: a signal
+// to every thread), which costs two rounds of signals; DenyXattrWrites
+// has set no_new_privs on every thread already (SECCOMP_FILTER_FLAG_TSYNC
+// carries it to all threads), so one round is enough. A thread without
+// it makes landlock_restrict_self fail with EPERM: then the full
+// sequence runs, and any error stops sstar.
+func restrict(cfg landlock.Config, abi int, rules []landlock.Rule) error {
+	if abi >= 8 {
+		return cfg.Restrict(rules...)
+	}
+	nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	if err != nil || nnp != 1 {
+		return cfg.Restrict(rules...)
+	}
+	fd, flags, err := cfg.NewRulesetFD(rules...)
+	if err != nil || fd < 0 {
+		return err
+	}
+	defer unix.Close(fd)
+	err = ll.AllThreadsLandlockRestrictSelf(fd, flags)
+	if errors.Is(err, unix.EPERM) {
+		if err = ll.AllThreadsPrctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err == nil {
+			err = ll.AllThreadsLandlockRestrictSelf(fd, flags)
+		}
+	}
+	return err
+}
