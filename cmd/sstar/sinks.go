@@ -124,14 +124,15 @@ func (s *session) addSink(spec policy.Sink) error {
 // dispatcher, the run's one record fan-out that every sink hangs off, the
 // host, and the settings the system policy decided.
 type session struct {
-	d        *audit.Dispatcher
-	fan      *record.Fanout
-	host     *interp.Host
-	settings *policy.Settings
-	life     life
-	logs     []*jsonl.Log // the audit logs among the sinks
-	sinkproc *sinkproc.Client
-	perm     permissionGate // policy.allow's hook, in place before any policy runs
+	d         *audit.Dispatcher
+	fan       *record.Fanout
+	host      *interp.Host
+	settings  *policy.Settings
+	life      life
+	logs      []*jsonl.Log // the audit logs among the sinks
+	recording bool         // the run has records, and so an end to record
+	sinkproc  *sinkproc.Client
+	perm      permissionGate // policy.allow's hook, in place before any policy runs
 }
 
 // boot starts a session: it opens the sinks the flags name, finds the
@@ -170,6 +171,7 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 			return s, fatal(stderr, s.d, err)
 		}
 		s.perm.added = true
+		s.recording = true
 		if err := s.begin(); err != nil {
 			return s, fatal(stderr, s.d, err)
 		}
