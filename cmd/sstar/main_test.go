@@ -28,6 +28,7 @@ func TestMain(m *testing.M) {
 			os.Exit(sstar(os.Args[1:], stdout, os.Stderr))
 		},
 		"undo-env-child":   undoEnvChild,
+		"sstar-alloc":      allocChild,
 		"sstar-securebits": sstarSecurebits,
 		"sstar-badself": func() {
 			selfExe = "/nonexistent/sstar" // as if /proc were not mounted
