@@ -330,10 +330,20 @@ func TestKilledRecorded(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Whatever fails below, nothing of the run is left spinning.
+		top := cmd.Process.Pid
+		var worker int
+		t.Cleanup(func() {
+			syscall.Kill(top, syscall.SIGKILL)
+			if worker > 0 {
+				syscall.Kill(worker, syscall.SIGKILL)
+			}
+		})
 		waitFile(t, filepath.Join(dir, "started"))
-		pid := cmd.Process.Pid
+		worker = workerOf(t, top)
+		pid := top
 		if who == "worker" {
-			pid = workerOf(t, pid)
+			pid = worker
 		}
 		syscall.Kill(pid, syscall.SIGKILL)
 		cmd.Wait()
@@ -369,18 +379,20 @@ func waitFile(t *testing.T, path string) {
 }
 
 // workerOf returns the pid of the only child of pid: the process that
-// runs the script under sstar's monitor.
+// runs the script under sstar's monitor. (Each thread lists the children
+// it started.)
 func workerOf(t *testing.T, pid int) int {
 	t.Helper()
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
-	if err != nil {
-		t.Fatal(err)
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	var kids []string
+	for _, task := range tasks {
+		data, _ := os.ReadFile(task)
+		kids = append(kids, strings.Fields(string(data))...)
 	}
-	f := strings.Fields(string(data))
-	if len(f) != 1 {
-		t.Fatalf("sstar (pid %d) has children %q, want one worker", pid, f)
+	if len(kids) != 1 {
+		t.Fatalf("sstar (pid %d) has children %q, want one worker", pid, kids)
 	}
-	n, err := strconv.Atoi(f[0])
+	n, err := strconv.Atoi(kids[0])
 	if err != nil {
 		t.Fatal(err)
 	}

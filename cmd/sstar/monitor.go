@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
@@ -254,28 +253,32 @@ func supervise(stderr io.Writer) int {
 
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
-	cmd := &exec.Cmd{
-		Path:        selfExe,
-		Args:        os.Args,
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{state, crash},
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
-	}
-	if err := cmd.Start(); err != nil {
+	// syscall.ForkExec, not os/exec: the os package's first process
+	// start probes pidfd support with a process of its own, and Wait
+	// needs goroutines; this is start-up cost on every run.
+	pid, err := syscall.ForkExec(selfExe, os.Args, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2, state.Fd(), crash.Fd()},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM},
+	})
+	if err != nil {
 		return fail(err)
 	}
 	go func() {
 		for sig := range sigs {
 			if sig != syscall.SIGPIPE {
-				cmd.Process.Signal(sig) // the run records it and stops
+				syscall.Kill(pid, sig.(syscall.Signal)) // the run records it and stops
 			}
 		}
 	}()
-	cmd.Wait()
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
 	signal.Stop(sigs)
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 
 	mem := make([]byte, stateSize)
 	if _, err := state.ReadAt(mem, 0); err != nil {
