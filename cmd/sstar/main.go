@@ -91,6 +91,9 @@ Flags:
                       starts to SIZE (bytes, or 256MiB, 2GiB; at most the
                       system policy's maximum): a run past it stops with
                       exit status 71, recorded
+  --result FILE       write the run's result to the existing FILE as JSON:
+                      status, reason, and the script's exported globals
+                      (for programs that run sstar; see package sandbox)
   --policy FILE       run the verified policy FILE before the script: it may
                       add audit hooks and lower limits (repeatable)
   -E                  ignore the environment (always in force)
@@ -162,6 +165,7 @@ type runFlags struct {
 	maxSteps              uint64
 	timeout               time.Duration
 	maxMemory             int64
+	result                string
 	noEnv                 bool
 	version               bool
 	help                  bool
@@ -187,6 +191,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.syslogCA, "syslog-ca", "", "")
 	fs.StringVar(&f.syslogCert, "syslog-cert", "", "")
 	fs.StringVar(&f.syslogKey, "syslog-key", "", "")
+	fs.StringVar(&f.result, "result", "", "")
 	fs.Func("policy", "", func(p string) error {
 		if p == "" {
 			return errors.New("want a policy file")
@@ -269,12 +274,14 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	s, status := boot(f.sinks(), true, stdout, stderr)
 	// Whatever ends the run, its end is recorded, then the sinks close.
 	var runErr error
+	var globals starlark.StringDict
 	why := ""
 	defer func() {
 		if why == "" {
 			why = reason(s.d, status, runErr)
 		}
 		status = s.close(stderr, s.end(stderr, status, why))
+		status = writeResult(stderr, f.result, status, why, globals, runErr)
 	}()
 	if status != exitOK {
 		return status
@@ -337,7 +344,7 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}
 	defer stop()
 	ctx = limited
-	_, runErr = s.host.Exec(ctx, interp.Exec{
+	globals, runErr = s.host.Exec(ctx, interp.Exec{
 		Path:     f.remaining[0],
 		Args:     f.remaining[1:],
 		Event:    audit.RunFile,
