@@ -24,6 +24,9 @@ func TestLimitMemoryReservation(t *testing.T) {
 		reservationChild(t)
 		return
 	}
+	if raceEnabled {
+		t.Skip("needs a build without the race detector (its shadow memory counts against RLIMIT_DATA)")
+	}
 	cmd := exec.Command("/bin/sh", "-c", `ulimit -d 163840 && exec "$0" -test.run=TestLimitMemoryReservation -test.v`, os.Args[0])
 	cmd.Env = append(os.Environ(), "HARDEN_TEST_RESERVATION=1")
 	out, err := cmd.CombinedOutput()
