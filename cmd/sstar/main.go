@@ -261,7 +261,10 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintln(stdout, version())
 		return exitOK
 	}
-	if !attachMonitor() {
+	if attached, err := attachMonitor(); err != nil {
+		fmt.Fprintf(stderr, "sstar: CRITICAL: %v; nothing ran\n", err)
+		return exitUnrecorded
+	} else if !attached {
 		return supervise(stderr)
 	}
 	// The flag's memory limit holds from the start: the system policy

@@ -106,20 +106,22 @@ var monitored *runState
 // attachMonitor reports whether this process is a run started by a
 // monitor, and if so maps the state and sends the runtime's crash report
 // to the monitor. Both descriptors are then kept from the script's
-// children.
-func attachMonitor() bool {
+// children. A descriptor 3 that is the monitor's memory file but cannot
+// be used is an error, never a reason to start a monitor again (which
+// would start a run that starts a monitor, and so on).
+func attachMonitor() (bool, error) {
 	name, err := os.Readlink("/proc/self/fd/3")
 	if err != nil || name != "/memfd:"+stateName+" (deleted)" {
-		return false
+		return false, nil
 	}
 	mem, err := unix.Mmap(stateFD, 0, stateSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return false
+		return false, fmt.Errorf("mapping the monitor's state: %v", err)
 	}
 	st := &runState{mem: mem}
 	if st.u64(offMagic).Load() != stateMagic || st.u64(offParent).Load() != uint64(os.Getppid()) {
 		unix.Munmap(mem)
-		return false
+		return false, errors.New("descriptor 3 is a memory file named like the monitor's, but not from this process's parent")
 	}
 	unix.CloseOnExec(stateFD)
 	crash := os.NewFile(crashFD, crashName)
@@ -128,7 +130,7 @@ func attachMonitor() bool {
 	}
 	crash.Close() // SetCrashOutput keeps its own duplicate, close-on-exec
 	monitored = st
-	return true
+	return true, nil
 }
 
 // The child's side: each method does nothing without a monitor.
