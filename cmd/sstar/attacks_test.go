@@ -472,7 +472,7 @@ func TestWatchdogRecordBounded(t *testing.T) {
 		"no-system-policy.star": "policy.audit(max_record = 1048576)\n",
 		"flood.star":            "x = 'y' * 1000000\nwhile True:\n    sys.audit('app.flood', x)\n",
 	})
-	r := runSstar(t, dir, time.Minute, "--timeout", "1s", "--audit-log", "log.jsonl", "--syslog", "tcp://"+ln.Addr().String(), "flood.star")
+	r := runSstar(t, dir, time.Minute, "--timeout", "3s", "--audit-log", "log.jsonl", "--syslog", "tcp://"+ln.Addr().String(), "flood.star")
 	if r.status != exitUnrecorded || !strings.Contains(r.stderr, "its record could not be written within 2s") {
 		t.Fatalf("status %d after %s, stderr:\n%s", r.status, r.elapsed, tail(r.stderr))
 	}
