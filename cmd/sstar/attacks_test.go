@@ -356,6 +356,9 @@ func TestKilledRecorded(t *testing.T) {
 		var reason string
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			lines := readAuditLog(t, log)
+			if time.Now().After(deadline) {
+				t.Logf("%s killed: stderr:\n%s", who, stderr.String())
+			}
 			if lines[len(lines)-1].Event == "sstar.run_end" || time.Now().After(deadline) {
 				status, reason = runEnd(t, log)
 				break

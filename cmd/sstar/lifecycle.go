@@ -188,7 +188,11 @@ func (s *session) trap(stderr io.Writer, cancel context.CancelFunc) (stop func()
 		}
 	}()
 	return func() syscall.Signal {
-		signal.Stop(ch)
+		// ch stays registered (later signals fill its buffer, then are
+		// dropped): the run is ending and records its end now, and a
+		// SIGTERM that came after this with the default action would
+		// kill it before it does. The monitor's death sends one SIGTERM
+		// for each of its threads that the run is handed to.
 		close(done)
 		mu.Lock()
 		defer mu.Unlock()
