@@ -1,7 +1,7 @@
 # sstar — build, test, demo, bench. See README.md.
 GO ?= go
 
-.PHONY: all build test test-short demo bench docs fmt vet deps clean
+.PHONY: all build test test-short fuzz demo bench docs fmt vet deps clean
 
 all: build
 
@@ -17,6 +17,16 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# Every fuzz target for FUZZTIME each (CI: a short time; locally, longer).
+FUZZTIME ?= 20s
+FUZZ_TARGETS = ./builtins:FuzzJSONDecode ./internal/render:FuzzAppendArgs ./internal/render:FuzzParse \
+	./audit/jsonl:FuzzVerify ./audit/syslog:FuzzParseStructuredData ./opencode:FuzzParseStamp ./opencode:FuzzOpen
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 test-short:
 	$(GO) test -short ./...

@@ -9,7 +9,6 @@ package builtins
 import (
 	"context"
 
-	"go.starlark.net/lib/json"
 	"go.starlark.net/lib/math"
 	libtime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
@@ -26,7 +25,7 @@ func Modules() starlark.StringDict {
 		"fs":   FS(),
 		"proc": Proc(),
 		"os":   OS(),
-		"json": library(json.Module, nil),
+		"json": jsonModule(),
 		"time": library(libtime.Module, map[string]starlark.Value{
 			"now": fn("time.now", timeNow),
 		}),

@@ -66,7 +66,7 @@ func (s *System) Run(ctx context.Context, h *interp.Host) (*Settings, error) {
 	if !s.exists {
 		return &settings, nil
 	}
-	if err := run(ctx, h, systemOpener(), SystemPath, true, &settings); err != nil {
+	if err := run(ctx, h, systemOpener(), SystemPath, true, 0, &settings); err != nil {
 		return nil, err
 	}
 	return &settings, nil
@@ -77,7 +77,15 @@ func (s *System) Run(ctx context.Context, h *interp.Host) (*Settings, error) {
 // limits, never change what only the system policy may. An error is a
 // *Error; s is then unchanged.
 func (s *Settings) Apply(ctx context.Context, h *interp.Host, path string) error {
-	return run(ctx, h, s.Opener(), path, false, s)
+	return run(ctx, h, s.Opener(), path, false, 0, s)
+}
+
+// ApplyLimited is Apply with the policy file's Starlark steps (its
+// hooks' included while it runs) bounded by maxSteps (0: none): a policy
+// file runs under the run's limits, as the script does. A timeout is
+// ctx's.
+func (s *Settings) ApplyLimited(ctx context.Context, h *interp.Host, path string, maxSteps uint64) error {
+	return run(ctx, h, s.Opener(), path, false, maxSteps, s)
 }
 
 // Opener returns the code opener these settings describe, made once.

@@ -20,7 +20,7 @@
 //	            journald=, kernel_audit=)                system policy only
 //	policy.audit(max_record=)                           system policy only
 //	policy.code_file_systems(NAME, ...)                  system policy only
-//	policy.limits(steps=, timeout=, max_steps=, max_timeout=)
+//	policy.limits(steps=, timeout=, memory=, max_steps=, max_timeout=, max_memory=)
 //	policy.allow(read=, write=, exec=, env=, connect=,
 //	             kernel=, mode=)                        mode= system policy only
 //	policy.path, policy.system
@@ -78,6 +78,10 @@ type Settings struct {
 	// none. Additive policies lower all four.
 	Steps, MaxSteps     uint64
 	Timeout, MaxTimeout time.Duration
+	// Memory and MaxMemory are in bytes, with the same rules: the
+	// kernel's RLIMIT_DATA for sstar and each process it starts, and the
+	// Go runtime's soft limit (see harden.LimitMemory).
+	Memory, MaxMemory int64
 
 	// Sinks every run must record to (system policy only).
 	Sinks []Sink
@@ -168,8 +172,8 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // run runs the policy file at path on h, with opener checking it (and the
 // modules it loads), and applies what it decides to s. system says whether
-// it is the system policy. On success it raises sstar.policy(path).
-func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, s *Settings) error {
+// it is the system policy; maxSteps bounds its steps (0: none). On success it raises sstar.policy(path).
+func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string, system bool, maxSteps uint64, s *Settings) error {
 	st := &state{path: path, system: system, next: *s, bound: s.Permissions}
 	st.next.Sinks = append([]Sink(nil), s.Sinks...)
 	st.next.FileSystems = append([]string(nil), s.FileSystems...)
@@ -180,6 +184,7 @@ func run(ctx context.Context, h *interp.Host, opener interp.Opener, path string,
 		Path:        path,
 		Opener:      opener,
 		Predeclared: starlark.StringDict{"policy": st.module()},
+		MaxSteps:    maxSteps,
 	})
 	st.done = true
 	if err != nil {
@@ -325,14 +330,14 @@ func (st *state) limits(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err := st.check(b, false); err != nil {
 		return nil, err
 	}
-	var steps, maxSteps, timeout, maxTimeout starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "steps?", &steps, "timeout?", &timeout, "max_steps?", &maxSteps, "max_timeout?", &maxTimeout); err != nil {
+	var steps, maxSteps, timeout, maxTimeout, memory, maxMemory starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None, starlark.None, starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "steps?", &steps, "timeout?", &timeout, "max_steps?", &maxSteps, "max_timeout?", &maxTimeout, "memory?", &memory, "max_memory?", &maxMemory); err != nil {
 		return nil, err
 	}
 	s := &st.next
 	if !st.system {
-		if maxSteps != starlark.None || maxTimeout != starlark.None {
-			return nil, fmt.Errorf("%s: only the system policy (%s) may set max_steps or max_timeout; an additive policy lowers limits with steps= and timeout=", b.Name(), SystemPath)
+		if maxSteps != starlark.None || maxTimeout != starlark.None || maxMemory != starlark.None {
+			return nil, fmt.Errorf("%s: only the system policy (%s) may set max_steps, max_timeout or max_memory; an additive policy lowers limits with steps=, timeout= and memory=", b.Name(), SystemPath)
 		}
 		if steps != starlark.None {
 			n, err := asSteps(b, "steps", steps)
@@ -353,6 +358,16 @@ func (st *state) limits(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 				return nil, fmt.Errorf("%s: timeout=%s would raise the time limit above %s; an additive policy may only lower limits", b.Name(), d, cur)
 			}
 			s.Timeout, s.MaxTimeout = d, d
+		}
+		if memory != starlark.None {
+			n, err := asSize(b, "memory", memory)
+			if err != nil {
+				return nil, err
+			}
+			if cur := int64(effective(uint64(s.Memory), uint64(s.MaxMemory))); cur != 0 && n > cur {
+				return nil, fmt.Errorf("%s: memory=%s would raise the memory limit above %s; an additive policy may only lower limits", b.Name(), FormatSize(n), FormatSize(cur))
+			}
+			s.Memory, s.MaxMemory = n, n
 		}
 		return starlark.None, nil
 	}
@@ -377,11 +392,24 @@ func (st *state) limits(_ *starlark.Thread, b *starlark.Builtin, args starlark.T
 			return nil, err
 		}
 	}
+	if memory != starlark.None {
+		if s.Memory, err = asSize(b, "memory", memory); err != nil {
+			return nil, err
+		}
+	}
+	if maxMemory != starlark.None {
+		if s.MaxMemory, err = asSize(b, "max_memory", maxMemory); err != nil {
+			return nil, err
+		}
+	}
 	if s.MaxSteps != 0 && (s.Steps == 0 || s.Steps > s.MaxSteps) {
 		return nil, fmt.Errorf("%s: steps (%d) must be set and at most max_steps (%d)", b.Name(), s.Steps, s.MaxSteps)
 	}
 	if s.MaxTimeout != 0 && (s.Timeout == 0 || s.Timeout > s.MaxTimeout) {
 		return nil, fmt.Errorf("%s: timeout (%s) must be set and at most max_timeout (%s)", b.Name(), s.Timeout, s.MaxTimeout)
+	}
+	if s.MaxMemory != 0 && (s.Memory == 0 || s.Memory > s.MaxMemory) {
+		return nil, fmt.Errorf("%s: memory (%d) must be set and at most max_memory (%d)", b.Name(), s.Memory, s.MaxMemory)
 	}
 	return starlark.None, nil
 }
@@ -425,4 +453,23 @@ func asDuration(b *starlark.Builtin, name string, v starlark.Value) (time.Durati
 		return 0, fmt.Errorf("%s: %s must be a positive duration such as \"30s\" or a number of seconds, got %s", b.Name(), name, v)
 	}
 	return d, nil
+}
+
+// asSize accepts a size string ("256MiB", "2GiB", see ParseSize) or a
+// whole number of bytes.
+func asSize(b *starlark.Builtin, name string, v starlark.Value) (int64, error) {
+	var arg string
+	switch v := v.(type) {
+	case starlark.String:
+		arg = string(v)
+	case starlark.Int:
+		arg = v.String()
+	default:
+		return 0, fmt.Errorf("%s: %s must be a size such as \"256MiB\" or a number of bytes, got %s", b.Name(), name, v.Type())
+	}
+	n, err := ParseSize(arg)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %s: %v", b.Name(), name, err)
+	}
+	return n, nil
 }

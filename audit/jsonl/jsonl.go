@@ -83,6 +83,10 @@ type Log struct {
 	failed  error // sticky: once a line could not be written, nothing more is
 	closed  bool
 	written bool // at least one line written by this Log
+	// resumed: opened by Resume, to continue a run another process wrote.
+	// Its first record may have any seq after l.seq, and is preceded by a
+	// newline if endCut (the file ended in an incomplete line).
+	resumed, endCut bool
 }
 
 // Open opens the log at path for appending, creating it with mode 0600
@@ -166,12 +170,12 @@ func (l *Log) Write(r *record.Record) error {
 	if l.closed {
 		return l.fail(r, errors.New("the log is closed"))
 	}
-	if r.Seq != l.seq+1 {
+	if r.Seq != l.seq+1 && !(l.resumed && !l.written && r.Seq > l.seq) {
 		return l.fail(r, fmt.Errorf("record #%d after #%d: a log takes every record of its run, in order", r.Seq, l.seq))
 	}
 	seq := r.Seq
 	b := l.buf[:0]
-	if seq == 1 && l.cut != nil {
+	if seq == 1 && l.cut != nil || l.endCut && !l.written {
 		b = append(b, '\n') // end the incomplete line we found
 	}
 	start := len(b)

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sstar-project/sstar/audit"
@@ -96,6 +97,12 @@ type Fanout struct {
 	// its marker (see internal/render). Set it before the first event,
 	// or between events with SetMaxRecord.
 	MaxRecord int
+	// Progress, if set before first use, is given each record's seq
+	// before any sink receives the record: a monitor in another process
+	// that shares the word (cmd/sstar's crash monitor) then knows the
+	// seq its own record of the run's end must follow, whatever killed
+	// this process.
+	Progress *atomic.Uint64
 
 	mu     sync.Mutex
 	pid    int
@@ -200,6 +207,9 @@ func (f *Fanout) Hook(ev audit.Event) (err error) {
 	f.buf = render.AppendArgs(f.buf[:0], ev.Args(), f.argsBound(ev.Name))
 	r := &f.cur
 	*r = Record{Run: f.run(), Seq: f.seq + 1, Time: now, PID: f.pid, Kind: ev.Kind, Name: ev.Name, Args: f.buf}
+	if f.Progress != nil {
+		f.Progress.Store(r.Seq)
+	}
 	for _, s := range f.sinks {
 		if err := s.Write(r); err != nil {
 			return f.fail(ev.Name, r.Seq, err)

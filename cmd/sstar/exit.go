@@ -19,6 +19,8 @@ const (
 	exitOK         = 0   // the script ran to the end
 	exitFailed     = 1   // the script failed: error, fail(), aborted event, limit
 	exitUsage      = 2   // usage error, or a refused launch mode (-c, stdin, no script)
+	exitCrash      = 70  // the run crashed (a Go fatal error); recorded by the monitor
+	exitMemory     = 71  // the run went past its memory limit; recorded by the monitor
 	exitRefused    = 126 // code refused by verification, or an unsafe system policy
 	exitUnrecorded = 255 // an audit event could not be recorded (fail-closed)
 )
@@ -32,9 +34,12 @@ var exitCodes = []struct {
 	{exitOK, "the script ran to the end"},
 	{exitFailed, "the script failed: an error, `fail()`, an aborted audit event, a limit"},
 	{exitUsage, "usage error, or a refused launch mode (`-c`, standard input, no script)"},
+	{exitCrash, "sstar crashed while running the script (a Go fatal error, such as a stack overflow inside go.starlark.net): its monitor recorded `sstar.run_end` reason `crash` with the first lines of the runtime's report"},
+	{exitMemory, "the run went past its memory limit (`--max-memory`, `policy.limits(memory=)`): its monitor recorded `sstar.run_end` reason `memory`"},
 	{exitRefused, "code refused by verification (the script, any module it loads, a policy file), or an unsafe or missing required system policy"},
 	{signalStatus(syscall.SIGHUP), "stopped by SIGHUP (caught and recorded: `sstar.run_end` reason `signal SIGHUP`)"},
 	{signalStatus(syscall.SIGINT), "stopped by SIGINT (Ctrl-C), caught and recorded"},
+	{signalStatus(syscall.SIGKILL), "killed by SIGKILL (the kernel's OOM killer, or anyone): its monitor recorded `sstar.run_end` reason `killed SIGKILL`; also the run's status when the monitor itself was killed (reason `killed: …`). Any other signal that kills the run outright gives 128 + its number, recorded the same way"},
 	{signalStatus(syscall.SIGTERM), "stopped by SIGTERM, caught and recorded"},
 	{exitUnrecorded, "an audit event could not be recorded; nothing after it ran (or, at the end, a sink could not confirm it recorded the last events)"},
 }

@@ -28,12 +28,13 @@ import (
 // life is what run_start and run_end need: when the run began, and the
 // code it compiled, which a Go hook collects from the compile events.
 type life struct {
-	start time.Time
-	mu    sync.Mutex
-	code  map[string]string // absolute path -> SHA-256, from compile events
-	steps uint64
-	limit time.Duration
-	ended bool
+	start  time.Time
+	mu     sync.Mutex
+	code   map[string]string // absolute path -> SHA-256, from compile events
+	steps  uint64
+	limit  time.Duration
+	memory int64
+	ended  bool
 }
 
 // hook collects the files the run compiles.
@@ -47,6 +48,7 @@ func (l *life) hook(ev audit.Event) error {
 		}
 		l.code[path] = sum
 		l.mu.Unlock()
+		monitored.addCode(path, sum)
 	}
 	return nil
 }
@@ -85,16 +87,19 @@ func (s *session) end(stderr io.Writer, status int, reason string) int {
 	for _, p := range paths {
 		code.SetKey(starlark.String(p), starlark.String(l.code[p]))
 	}
-	limits := starlark.NewDict(2)
-	limits.SetKey(starlark.String("steps"), starlark.MakeUint64(l.steps))
-	limits.SetKey(starlark.String("timeout"), starlark.Float(l.limit.Seconds()))
+	limits := runLimits(l.steps, l.limit, l.memory)
 	l.mu.Unlock()
 	err := s.d.RaiseGo(audit.RunEnd, starlark.MakeInt(status), starlark.String(reason),
 		starlark.Float(time.Since(l.start).Seconds()), starlark.MakeUint64(s.fan.Seq()), code, limits)
-	if err != nil && status != exitUnrecorded {
-		fmt.Fprintf(stderr, "sstar: CRITICAL: the end of the run could not be recorded: %v\n", err)
+	if err != nil {
+		// A sink that failed stays failed: the monitor does not try again.
+		monitored.ended()
+		if status != exitUnrecorded {
+			fmt.Fprintf(stderr, "sstar: CRITICAL: the end of the run could not be recorded: %v\n", err)
+		}
 		return exitUnrecorded
 	}
+	monitored.ended()
 	return status
 }
 
@@ -126,6 +131,17 @@ var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 
 // signalStatus is the exit status of a run stopped by sig.
 func signalStatus(sig syscall.Signal) int { return 128 + int(sig) }
+
+// signalEnd is the status and run_end reason of a run stopped by sig:
+// "signal NAME", or, for the SIGTERM a run gets when its monitor dies
+// (PR_SET_PDEATHSIG), "killed: …" with SIGKILL's status, since only an
+// uncatchable signal ends the monitor.
+func signalEnd(sig syscall.Signal) (int, string) {
+	if sig == syscall.SIGTERM && monitored.parentDied() {
+		return signalStatus(syscall.SIGKILL), "killed: the sstar process that monitors this run was killed, so the run stops"
+	}
+	return signalStatus(sig), "signal " + unix.SignalName(sig)
+}
 
 // trap catches SIGINT, SIGTERM and SIGHUP for the run: the first one
 // cancels it (the script stops at its next step, a child of proc.run is
@@ -164,14 +180,19 @@ func (s *session) trap(stderr io.Writer, cancel context.CancelFunc) (stop func()
 				fmt.Fprintf(stderr, "sstar: stopping: %s\n", unix.SignalName(n))
 				cancel()
 				time.AfterFunc(watchdogGrace, func() {
-					status := s.end(stderr, signalStatus(n), "signal "+unix.SignalName(n)+", and the script was still blocked in a builtin "+watchdogGrace.String()+" later")
+					status, why := signalEnd(n)
+					status = s.end(stderr, status, why+", and the script was still blocked in a builtin "+watchdogGrace.String()+" later")
 					os.Exit(s.close(stderr, status))
 				})
 			}
 		}
 	}()
 	return func() syscall.Signal {
-		signal.Stop(ch)
+		// ch stays registered (later signals fill its buffer, then are
+		// dropped): the run is ending and records its end now, and a
+		// SIGTERM that came after this with the default action would
+		// kill it before it does. The monitor's death sends one SIGTERM
+		// for each of its threads that the run is handed to.
 		close(done)
 		mu.Lock()
 		defer mu.Unlock()

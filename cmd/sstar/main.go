@@ -36,9 +36,9 @@ import (
 	"time"
 
 	"go.starlark.net/starlark"
-	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
+	"github.com/sstar-project/sstar/harden"
 	"github.com/sstar-project/sstar/interp"
 	"github.com/sstar-project/sstar/policy"
 )
@@ -106,7 +106,15 @@ Flags:
                       counted over all its modules and hooks (at most the
                       system policy's maximum)
   --timeout DURATION  stop the script after DURATION (e.g. 30s, 5m; at most
-                      the system policy's maximum)
+                      the system policy's maximum); policy files run
+                      within it too
+  --max-memory SIZE   bound the memory of sstar and of each process it
+                      starts to SIZE (bytes, or 256MiB, 2GiB; at most the
+                      system policy's maximum): a run past it stops with
+                      exit status 71, recorded
+  --result FILE       write the run's result to the existing FILE as JSON:
+                      status, reason, and the script's exported globals
+                      (for programs that run sstar; see package sandbox)
   --policy FILE       run the verified policy FILE before the script: it may
                       add audit hooks and lower limits (repeatable)
   -E                  ignore the environment (always in force)
@@ -208,6 +216,8 @@ type runFlags struct {
 	policies              []string
 	maxSteps              uint64
 	timeout               time.Duration
+	maxMemory             int64
+	result                string
 	noEnv                 bool
 	version               bool
 	help                  bool
@@ -236,6 +246,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.relp, "relp", "", "")
 	fs.BoolVar(&f.journald, "journald", false, "")
 	fs.BoolVar(&f.kernelAudit, "kernel-audit", false, "")
+	fs.StringVar(&f.result, "result", "", "")
 	fs.Func("policy", "", func(p string) error {
 		if p == "" {
 			return errors.New("want a policy file")
@@ -258,6 +269,11 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 		}
 		f.timeout = d
 		return nil
+	})
+	fs.Func("max-memory", "", func(s string) error {
+		n, err := policy.ParseSize(s)
+		f.maxMemory = n
+		return err
 	})
 	fs.BoolVar(&f.noEnv, "E", false, "")
 	fs.BoolVar(&f.version, "version", false, "")
@@ -309,16 +325,30 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintln(stdout, version())
 		return exitOK
 	}
+	if attached, err := attachMonitor(); err != nil {
+		fmt.Fprintf(stderr, "sstar: CRITICAL: %v; nothing ran\n", err)
+		return exitUnrecorded
+	} else if !attached && mayRecord(f) {
+		return supervise(stderr)
+	}
+	// The flag's memory limit holds from the start: the system policy
+	// may only lower it (or refuse it, below).
+	if err := harden.LimitMemory(f.maxMemory); err != nil {
+		fmt.Fprintf(stderr, "sstar: %v; refusing to run without the memory limit asked for\n", err)
+		return exitRefused
+	}
 
 	s, status := boot(f.sinks(), true, stdout, stderr)
 	// Whatever ends the run, its end is recorded, then the sinks close.
 	var runErr error
+	var globals starlark.StringDict
 	why := ""
 	defer func() {
 		if why == "" {
 			why = reason(s.d, status, runErr)
 		}
 		status = s.close(stderr, s.end(stderr, status, why))
+		status = writeResult(stderr, f.result, status, why, globals, runErr)
 	}()
 	if status != exitOK {
 		return status
@@ -350,29 +380,52 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}
 	defer func() {
 		if sig := stopTrap(); sig != 0 {
-			status, why = signalStatus(sig), "signal "+unix.SignalName(sig)
+			status, why = signalEnd(sig)
 		}
 	}()
-	for _, p := range f.policies {
-		if runErr = s.settings.Apply(ctx, s.host, p); runErr != nil {
-			return policyFailed(stderr, s.d, runErr)
-		}
-	}
+	// Policy files run under the run's limits: those the flags and the
+	// system policy give before them, from now on.
+	start := time.Now()
 	steps, timeout, err := s.settings.Limits(f.maxSteps, f.timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "sstar: %v\n", err)
 		return exitUsage
 	}
-	s.life.steps, s.life.limit = steps, timeout
-	if timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-		defer s.watchdog(stderr, timeout).Stop()
+	s.setLimits(steps, timeout, f.maxMemory)
+	limited, stop := s.limit(ctx, stderr, start, timeout)
+	for _, p := range f.policies {
+		if runErr = s.settings.ApplyLimited(limited, s.host, p, steps); runErr != nil {
+			stop()
+			return policyFailed(stderr, s.d, runErr)
+		}
 	}
+	before := timeout
+	steps, timeout, err = s.settings.Limits(f.maxSteps, f.timeout)
+	if err != nil {
+		stop()
+		fmt.Fprintf(stderr, "sstar: %v\n", err)
+		return exitUsage
+	}
+	memory, err := s.settings.MemoryLimit(f.maxMemory)
+	if err == nil {
+		err = harden.LimitMemory(memory)
+	}
+	if err != nil {
+		stop()
+		fmt.Fprintf(stderr, "sstar: %v\n", err)
+		return exitUsage
+	}
+	s.setLimits(steps, timeout, memory)
+	if timeout != before { // a policy file lowered it
+		stop()
+		limited, stop = s.limit(ctx, stderr, start, timeout)
+	}
+	defer stop()
+	ctx = limited
 	if status := s.confine(stderr, f.remaining[0]); status != exitOK {
 		return status
 	}
-	_, runErr = s.host.Exec(ctx, interp.Exec{
+	globals, runErr = s.host.Exec(ctx, interp.Exec{
 		Path:     f.remaining[0],
 		Args:     f.remaining[1:],
 		Event:    audit.RunFile,
@@ -382,20 +435,58 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	return exitStatus(stderr, s.d, runErr)
 }
 
+// limit bounds what runs under ctx by timeout from start (0: no bound):
+// the context's deadline, and the watchdog after it. stop releases both.
+func (s *session) limit(ctx context.Context, stderr io.Writer, start time.Time, timeout time.Duration) (limited context.Context, stop func()) {
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	limited, cancel := context.WithDeadline(ctx, start.Add(timeout))
+	dog := s.watchdog(stderr, start, timeout)
+	return limited, func() { dog.Stop(); cancel() }
+}
+
+// setLimits is what run_end says the limits were.
+func (s *session) setLimits(steps uint64, timeout time.Duration, memory int64) {
+	s.life.mu.Lock()
+	s.life.steps, s.life.limit, s.life.memory = steps, timeout, memory
+	s.life.mu.Unlock()
+	monitored.setLimits(steps, timeout, memory, s.settings.MaxRecord)
+}
+
+// watchdogRecordWait bounds how long the watchdog waits for its record
+// and the run's end to be written: what holds the script may be a sink.
+const watchdogRecordWait = 2 * time.Second
+
 // watchdog makes the timeout a hard limit. Cancellation reaches Starlark
 // code between steps, and proc.run's child; a builtin blocked in a system
 // call (a FIFO's open) never sees it. So once the timeout has passed by
-// watchdogGrace, the watchdog records why and ends the process.
-func (s *session) watchdog(stderr io.Writer, timeout time.Duration) *time.Timer {
-	return time.AfterFunc(timeout+watchdogGrace, func() {
+// watchdogGrace, the watchdog records why and ends the process. If the
+// record is not written within watchdogRecordWait (a sink, or something
+// holding the fan-out's lock, is stuck), it ends the process anyway, with
+// status 255, and leaves the reason to the crash monitor, which records
+// the end from a fresh process.
+func (s *session) watchdog(stderr io.Writer, start time.Time, timeout time.Duration) *time.Timer {
+	return time.AfterFunc(time.Until(start.Add(timeout+watchdogGrace)), func() {
 		reason := fmt.Sprintf("timeout of %s passed %s ago and the script is still blocked in a builtin", timeout, watchdogGrace)
-		status := exitFailed
-		if err := s.d.RaiseGo(audit.Watchdog, starlark.String(reason)); err != nil {
-			fmt.Fprintf(stderr, "sstar: CRITICAL: the watchdog's record could not be written: %v\n", err)
-			status = exitUnrecorded
+		done := make(chan int, 1)
+		go func() {
+			status := exitFailed
+			if err := s.d.RaiseGo(audit.Watchdog, starlark.String(reason)); err != nil {
+				fmt.Fprintf(stderr, "sstar: CRITICAL: the watchdog's record could not be written: %v\n", err)
+				status = exitUnrecorded
+			}
+			fmt.Fprintf(stderr, "sstar: %s; stopping sstar\n", reason)
+			done <- s.close(stderr, s.end(stderr, status, "watchdog"))
+		}()
+		select {
+		case status := <-done:
+			os.Exit(status)
+		case <-time.After(watchdogRecordWait):
+			fmt.Fprintf(stderr, "sstar: CRITICAL: %s, and its record could not be written within %s; stopping sstar\n", reason, watchdogRecordWait)
+			monitored.note(exitUnrecorded, "watchdog: the record of the watchdog could not be written within "+watchdogRecordWait.String())
+			os.Exit(exitUnrecorded)
 		}
-		fmt.Fprintf(stderr, "sstar: %s; stopping sstar\n", reason)
-		os.Exit(s.close(stderr, s.end(stderr, status, "watchdog")))
 	})
 }
 

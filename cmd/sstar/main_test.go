@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 		},
 		"sstar-sinks":      netsinks.Main,
 		"undo-env-child":   undoEnvChild,
+		"sstar-alloc":      allocChild,
 		"sstar-securebits": sstarSecurebits,
 		"sstar-badself": func() {
 			selfExe = "/nonexistent/sstar" // as if /proc were not mounted

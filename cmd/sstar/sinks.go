@@ -117,6 +117,8 @@ func (s *session) addSink(spec policy.Sink) error {
 		sink.Close()
 		return err
 	}
+	s.specs = append(s.specs, spec)
+	monitored.setSinks(s.specs) // the crash monitor writes the end there too
 	return nil
 }
 
@@ -133,6 +135,7 @@ type session struct {
 	recording bool         // the run has records, and so an end to record
 	sinkproc  *sinkproc.Client
 	perm      permissionGate // policy.allow's hook, in place before any policy runs
+	specs     []policy.Sink  // the sinks added, for the crash monitor
 }
 
 // boot starts a session: it opens the sinks the flags name, finds the
@@ -143,7 +146,7 @@ type session struct {
 // status other than exitOK means nothing may run; s.close must be called
 // either way.
 func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *session, status int) {
-	s = &session{d: new(audit.Dispatcher), fan: new(record.Fanout), life: life{start: time.Now()}}
+	s = &session{d: new(audit.Dispatcher), fan: &record.Fanout{Progress: monitored.progress()}, life: life{start: time.Now()}}
 	for _, spec := range flagSinks {
 		if err := s.addSink(spec); err != nil {
 			fmt.Fprintf(stderr, "sstar: CRITICAL: %v; nothing ran\n", err)
@@ -159,6 +162,10 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 	s.fan.Keep(sys.Exists())
 	defer s.fan.Keep(false)
 	if len(flagSinks) > 0 || sys.Exists() {
+		if monitored != nil { // the monitor must know the run id to write its end
+			s.fan.RunID = record.NewRunID()
+			monitored.setRun(s.fan.RunID)
+		}
 		// The compile tracker first, so that the sinks see only the
 		// fan-out's own sys.addaudithook, and run_start is their first
 		// record after it.
@@ -190,6 +197,7 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 		return s, policyFailed(stderr, s.d, err)
 	}
 	s.fan.SetMaxRecord(s.settings.MaxRecord)
+	monitored.setLimits(0, 0, 0, s.settings.MaxRecord)
 	for _, spec := range s.settings.Sinks {
 		if err := s.addSink(spec); err != nil {
 			fmt.Fprintf(stderr, "sstar: CRITICAL: cannot open the audit sink the system policy requires: %v; nothing ran\n", err)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package harden_test
+
+const raceEnabled = false
