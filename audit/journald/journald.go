@@ -65,11 +65,9 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -308,28 +306,7 @@ func containsNewline(b []byte) bool {
 
 // appendText appends the event as a call, name(args), cut at MaxMessage
 // bytes.
-func appendText(b []byte, r *record.Record) []byte {
-	start := len(b)
-	b = append(b, strings.ToValidUTF8(r.Name, "\uFFFD")...)
-	b = append(b, '(')
-	args := r.Args
-	if len(args) >= 2 && args[0] == '[' && args[len(args)-1] == ']' {
-		args = args[1 : len(args)-1]
-	}
-	if len(args) > MaxMessage {
-		args = args[:MaxMessage+1]
-	}
-	b = append(b, args...)
-	b = append(b, ')')
-	if len(b)-start > MaxMessage {
-		cut := start + MaxMessage
-		for cut > start && !utf8.RuneStart(b[cut]) {
-			cut--
-		}
-		b = append(b[:cut], "…"...)
-	}
-	return b
-}
+func appendText(b []byte, r *record.Record) []byte { return r.AppendCall(b, MaxMessage) }
 
 // priority maps an event's severity to syslog's levels, which journald
 // uses.

@@ -31,9 +31,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/internal/render"
@@ -55,6 +57,33 @@ type Record struct {
 
 // Severity is how serious the record's event is, from the event table.
 func (r *Record) Severity() audit.Severity { return r.Kind.Severity() }
+
+// AppendCall appends the record as a call for people, name(args), with
+// the arguments as they were rendered (the JSON array's elements), cut
+// at max bytes with "…": the free text of syslog's MSG and journald's
+// MESSAGE.
+func (r *Record) AppendCall(b []byte, max int) []byte {
+	start := len(b)
+	b = append(b, strings.ToValidUTF8(r.Name, "\uFFFD")...)
+	b = append(b, '(')
+	args := r.Args
+	if len(args) >= 2 && args[0] == '[' && args[len(args)-1] == ']' {
+		args = args[1 : len(args)-1]
+	}
+	if len(args) > max {
+		args = args[:max+1]
+	}
+	b = append(b, args...)
+	b = append(b, ')')
+	if len(b)-start > max {
+		cut := start + max
+		for cut > start && !utf8.RuneStart(b[cut]) {
+			cut--
+		}
+		b = append(b[:cut], "…"...)
+	}
+	return b
+}
 
 // A Sink receives the records of a run. Write is called with the Fanout's
 // lock held, one record at a time, in seq order; it returns only once the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/sstar-project/sstar/audit/record"
 )
@@ -146,28 +145,7 @@ func escapeParamInPlace(b []byte, start int) []byte {
 // appendText appends the event as a call, name(args), with the
 // arguments as the record rendered them (the JSON array's elements), cut
 // at MaxText bytes.
-func appendText(b []byte, r *record.Record) []byte {
-	start := len(b)
-	b = append(b, strings.ToValidUTF8(r.Name, "\uFFFD")...)
-	b = append(b, '(')
-	args := r.Args
-	if len(args) >= 2 && args[0] == '[' && args[len(args)-1] == ']' {
-		args = args[1 : len(args)-1]
-	}
-	if len(args) > MaxText {
-		args = args[:MaxText+1]
-	}
-	b = append(b, args...)
-	b = append(b, ')')
-	if len(b)-start > MaxText {
-		cut := start + MaxText
-		for cut > start && !utf8.RuneStart(b[cut]) {
-			cut--
-		}
-		b = append(b[:cut], "…"...)
-	}
-	return b
-}
+func appendText(b []byte, r *record.Record) []byte { return r.AppendCall(b, MaxText) }
 
 // ParseStructuredData parses the STRUCTURED-DATA part of an RFC 5424
 // message ("-" or one or more [ID name="value" ...] elements) into a map
