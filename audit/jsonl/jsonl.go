@@ -37,9 +37,12 @@
 // Each line is written with a single write(2) on a file opened with
 // O_APPEND, so several processes can append to one log at once: their
 // lines interleave whole, and each run's chain stays intact. A write that
-// fails or is short, or a log file that was removed, fails closed: Hook
-// returns an error wrapping audit.ErrNotRecorded and every later event is
-// refused. Appends are atomic on local file systems; NFS does not promise
+// fails or is short fails closed: Hook returns an error wrapping
+// audit.ErrNotRecorded and every later event is refused. So does a log
+// file that was removed, noticed within a millisecond (see linkCheck) and
+// at the latest by Close; removing a file takes every line in it, so what
+// protects a log is its directory's permissions and a copy off the
+// machine. Appends are atomic on local file systems; NFS does not promise
 // it.
 //
 // sstar's runs begin with sstar.run_start and end with sstar.run_end,
@@ -87,7 +90,22 @@ type Log struct {
 	// Its first record may have any seq after l.seq, and is preceded by a
 	// newline if endCut (the file ended in an incomplete line).
 	resumed, endCut bool
+
+	checked time.Time // when the link count was last seen non-zero
+	// stamp is the timestamp up to the second of the record before
+	// ("2006-01-02T15:04:05."), second its Unix second: most records
+	// fall in the second of the one before, and formatting a time whole
+	// costs a sixth of a record.
+	stamp  []byte
+	second int64
 }
+
+// linkCheck is how often Write checks that the log file still has a
+// name: at the first record, at the first one more than linkCheck after
+// the last check, and at Close. A check is an fstat(2), which costs as
+// much as the line's write(2) on a file being written; once a
+// millisecond it costs nothing measurable.
+const linkCheck = time.Millisecond
 
 // Open opens the log at path for appending, creating it with mode 0600
 // if it does not exist, and reads its last line to chain from.
@@ -182,7 +200,7 @@ func (l *Log) Write(r *record.Record) error {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"time":"`...)
-	b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000Z")
+	b = l.appendTime(b, r.Time)
 	b = append(b, `","pid":`...)
 	b = strconv.AppendInt(b, int64(r.PID), 10)
 	b = append(b, `,"run":`...)
@@ -202,8 +220,11 @@ func (l *Log) Write(r *record.Record) error {
 	b = append(b, '\n')
 	l.buf = b
 
-	if err := l.checkLinked(); err != nil {
-		return l.fail(r, err)
+	if d := r.Time.Sub(l.checked); l.checked.IsZero() || d < 0 || d >= linkCheck {
+		if err := l.checkLinked(); err != nil {
+			return l.fail(r, err)
+		}
+		l.checked = r.Time
 	}
 	n, err := l.write(b)
 	if err != nil {
@@ -214,6 +235,22 @@ func (l *Log) Write(r *record.Record) error {
 	}
 	l.seq, l.prev, l.written = seq, sum, true
 	return nil
+}
+
+// appendTime appends t in UTC as 2006-01-02T15:04:05.000000000Z,
+// formatting the part up to the second only when the second changes.
+func (l *Log) appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if sec := t.Unix(); sec != l.second || l.stamp == nil {
+		l.stamp = t.AppendFormat(l.stamp[:0], "2006-01-02T15:04:05.")
+		l.second = sec
+	}
+	b = append(b, l.stamp...)
+	ns := t.Nanosecond()
+	for div := 100_000_000; div > 0; div /= 10 {
+		b = append(b, byte('0'+ns/div%10))
+	}
+	return append(b, 'Z')
 }
 
 // appendName writes an event name as a JSON string; a name from sys.audit
@@ -270,6 +307,12 @@ func (l *Log) Close() error {
 	var err error
 	if l.written {
 		err = l.f.Sync()
+		if err == nil && l.failed == nil {
+			if lerr := l.checkLinked(); lerr != nil { // the last millisecond's lines
+				l.f.Close()
+				return fmt.Errorf("%w: audit log %s: %v; the run's lines went nowhere", audit.ErrNotRecorded, l.path, lerr)
+			}
+		}
 	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr

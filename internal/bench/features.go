@@ -180,7 +180,16 @@ func (h *harness) featureRows() error {
 		h.rep.Rows = append(h.rep.Rows, row)
 	}
 
-	row, _ := fr.rateRow("JSON Lines sink: events appended to the log (audit/jsonl BenchmarkJSONL)", "BenchmarkJSONL", &Budgets[JSONLRate])
+	// JSON Lines beside its floor on this machine, measured in the same
+	// benchmark: one write(2) and one SHA-256 of a line of the same size.
+	row, jl := fr.rateRow("JSON Lines sink: events appended to the log (audit/jsonl BenchmarkJSONL)", "BenchmarkJSONL", &Budgets[JSONLRate])
+	if jl != nil {
+		if floor := jl.Estimate("floor-events/s"); floor.Valid() {
+			row.Base = rateCell(floor)
+			row.Versus = "the floor: one SHA-256 and one write(2) of a line of the same size, same run (BenchmarkJSONL floor-events/s)"
+			row.Ratio = RatioEstimate(jl.Samples["floor-events/s"], jl.Samples["events/s"]).String() + " cost per event"
+		}
+	}
 	add(row)
 
 	// RELP beside plain syslog over TCP to the same rsyslogd, in the same
