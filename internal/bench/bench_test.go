@@ -320,6 +320,8 @@ func TestBudgetTable(t *testing.T) {
 		Budgets[RELPRate]:       "≥ 20,000 events/s",
 		Budgets[JournaldRate]:   "≥ 50,000 events/s",
 		Budgets[CatalogLoading]: "≤ 1.30× plain, unverified",
+		Budgets[PermStartup]:    "≤ 1.10× without policy.allow",
+		Budgets[PermFiles]:      "≤ 1.10× without policy.allow",
 	} {
 		if l.String() != want {
 			t.Errorf("%s reads %q, want %q", l.Name, l, want)

@@ -19,6 +19,8 @@ const (
 	JSONLRate                      // events appended to a JSON Lines audit log
 	RELPRate                       // events delivered over RELP, each acknowledged
 	JournaldRate                   // entries sent to journald
+	PermStartup                    // start-up with a 20-rule policy.allow
+	PermFiles                      // 10,000 fs.read with read= declared
 )
 
 // A Limit is one budget as the issue states it: what is limited, the
@@ -63,6 +65,10 @@ var Budgets = [...]Limit{
 		Why: "events delivered to a real rsyslogd over RELP, each acknowledged before the next, every one checked to have arrived (audit/relp's BenchmarkDelivery/relp; needs rsyslogd and its imrelp input)"},
 	JournaldRate: {Name: "journald sink", Kind: MinRate, Bound: 50_000,
 		Why: "entries sent to a journald of the benchmark's own by its native protocol, every one checked to have arrived (audit/journald's BenchmarkJournald; needs root and systemd-journald)"},
+	PermStartup: {Name: "permissions: start-up", Kind: MaxRatio, Bound: 1.10, Versus: "without policy.allow",
+		Why: "an empty script under a system policy with a 20-rule policy.allow (enforced by sstar and by Landlock) against the same system policy without it, whole processes, in turn (cmd/sstar's BenchmarkPermissions/startup; needs root)"},
+	PermFiles: {Name: "permissions: file work", Kind: MaxRatio, Bound: 1.10, Versus: "without policy.allow",
+		Why: "10,000 fs.read with read= declared against the same without, whole processes, in turn (cmd/sstar's BenchmarkPermissions/read10k; needs root)"},
 }
 
 // String renders the bound: "≤ 1.25× plain", "< 5 ns, 0 allocs",

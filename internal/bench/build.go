@@ -60,6 +60,10 @@ func (h *harness) build() error {
 	if err := installCopy(h.plain+".linked", h.plain); err != nil {
 		return err
 	}
+	h.parent = filepath.Join(bin, "waitparent")
+	if _, err := output(h.goCmd(h.cfg.Root, static, "build", "-o", h.parent, "./internal/bench/cmd/waitparent")); err != nil {
+		return err
+	}
 	h.rep.Machine.Commit = gitDescribe(h.cfg.Root)
 
 	if py, err := exec.LookPath("python3"); err == nil {

@@ -61,6 +61,47 @@ func (h *harness) startup() error {
 	return err
 }
 
+// monitored times runs the crash monitor supervises (two processes: the
+// monitor and the run), a one-line script with --max-memory (which needs
+// the monitor and nothing else) and with --audit-log (the monitor and a
+// log, written and synced), against the plain command started by a Go
+// parent that waits for it (waitparent: what two Go process starts in
+// series cost at least) and against the plain command alone;
+// interleaved, the log removed before each run. No budget: the start-up
+// budget is for a run with nothing to record, which is not supervised;
+// docs/performance.md argues what the monitor is worth.
+func (h *harness) monitored() error {
+	log := filepath.Join(h.work, "monitored.jsonl")
+	cmds := []Command{
+		h.cmd("sstar monitored", WantStartup, h.sstar, "--max-memory", "4GiB", StartupScript),
+		h.cmd("sstar monitored, log", WantStartup, h.sstar, "--audit-log", log, StartupScript),
+		h.cmd("plain under a parent", WantStartup, h.parent, h.plain, StartupScript),
+		h.cmd("plain", WantStartup, h.plain, StartupScript),
+	}
+	rounds := h.plan.rounds["monitor"]
+	h.logf("  start-up, monitored: %d rounds of %d commands", rounds, len(cmds))
+	s, err := Interleave(cmds, rounds, func(c Command) {
+		if c.Name == "sstar monitored, log" {
+			os.Remove(log)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	row := func(workload string, a, b int, versus string) Row {
+		return Row{Workload: workload, Sstar: timeCell(s[a]), Base: timeCell(s[b]), Versus: versus,
+			Ratio: PairedEstimate(s[a], s[b], false).String(), CPU: PairedEstimate(s[a], s[b], true).String()}
+	}
+	parent, plain := "plain starlark under a waiting Go parent (waitparent)", "plain starlark"
+	h.rep.Rows = append(h.rep.Rows,
+		row("start-up, monitored: one-line script, --max-memory 4GiB (the monitor and the run)", 0, 2, parent),
+		row("start-up, monitored, against the plain command alone (the same runs)", 0, 3, plain),
+		row("start-up, monitored, with --audit-log (the same, and a log written and synced)", 1, 2, parent),
+		row("a waiting Go parent alone: the plain command under it (the same runs)", 2, 3, plain),
+	)
+	return nil
+}
+
 // compute times the CPU-bound script in whole processes, with a noise
 // control, then what sstar's host adds per round inside one process
 // (BenchmarkCompute), where neither process start-up nor another binary's

@@ -22,9 +22,10 @@
 //   - run.go, compare.go: whole processes timed over interleaved rounds;
 //   - perevent.go: what one event costs, side by side with CPython, and
 //     the Go micro-benchmarks of every package;
-//   - features.go: the sinks' and the catalogs' own Go benchmarks (events
-//     per second to real receivers; loading under a catalog), run in
-//     rounds, and their rows;
+//   - features.go: the own Go benchmarks of the sinks (events per second
+//     to real receivers), catalogs (loading under one), the seccomp
+//     filter, declared permissions and the isolation API (each its ways
+//     in turn in one benchmark), run in rounds, and their rows;
 //   - syscalls.go: system calls counted with strace, and what one costs;
 //   - stats.go, gotest.go: the statistics and `go test -bench` output,
 //     through golang.org/x/perf (benchmath, benchfmt);

@@ -34,6 +34,10 @@ var featureBenches = []featureBench{
 	{"./audit/kaudit", "BenchmarkKernelAudit", "1s", "100ms"},
 	{"./interp", "BenchmarkLoadCatalog", "20x", "3x"},
 	{"./opencode", "BenchmarkOpenCatalog", "500ms", "100ms"},
+	{"./harden", "BenchmarkWorkload", "3x", "1x"},
+	{"./harden", "BenchmarkInstall", "30x", "5x"},
+	{"./cmd/sstar", "BenchmarkPermissions", "20x", "3x"},
+	{"./sandbox", "BenchmarkRun", "20x", "5x"},
 }
 
 // featureSkip is the -skip pattern that leaves featureBenches out of the
@@ -250,7 +254,86 @@ func (h *harness) featureRows() error {
 		}
 		add(row)
 	}
+	h.hardeningRows(fr, add)
 	return nil
+}
+
+// hardeningRows adds the rows of what the seccomp filter, declared
+// permissions and the isolation API cost, from their packages' own
+// benchmarks: each runs its ways in turn in one benchmark and reports
+// their medians and the per-iteration ratio, here the median over
+// rounds with an interval.
+func (h *harness) hardeningRows(fr featureResults, add func(Row)) {
+	// missing is the row of a benchmark that gave no result, and its
+	// budget, if any, unmeasured (a skip: no root) or failed.
+	missing := func(row Row, why string, failed bool, limit *Limit) Row {
+		row.Sstar = why
+		if limit != nil {
+			b := Unmeasured(*limit, why)
+			if failed {
+				b.Status = Fail
+			}
+			row.Budget = &b
+		}
+		return row
+	}
+	ms := func(m *Micro, unit string) string { return timeEstimateCell(m.Estimate(unit).scale(1e6)) }
+	us := func(m *Micro, unit string) string { return timeEstimateCell(m.Estimate(unit).scale(1e3)) }
+
+	for _, w := range []struct{ sub, what string }{
+		{"load", "loading 500 modules"},
+		{"fsread", "10,000 fs.read"},
+	} {
+		name := "BenchmarkWorkload/" + w.sub
+		row := Row{Workload: "seccomp filter: " + w.what + ", in one child process per way (harden " + name + ")",
+			Versus: "the same child without the filter, in turn"}
+		m, why, failed := fr.find(name)
+		if m == nil {
+			add(missing(row, why, failed, nil))
+			continue
+		}
+		row.Sstar, row.Base, row.Ratio = ms(m, "filter-ms/run"), ms(m, "none-ms/run"), m.Estimate("filter/none").String()
+		add(row)
+	}
+	row := Row{Workload: "seccomp filter: building and installing it, once per process (harden BenchmarkInstall, asm)"}
+	if m, why, failed := fr.find("BenchmarkInstall"); m == nil {
+		add(missing(row, why, failed, nil))
+	} else {
+		row.Sstar = us(m, "asm-µs/install")
+		add(row)
+	}
+
+	for _, w := range []struct {
+		sub, what string
+		limit     BudgetID
+	}{
+		{"startup", "an empty script, 20 rules", PermStartup},
+		{"read10k", "10,000 fs.read, read= declared", PermFiles},
+	} {
+		name := "BenchmarkPermissions/" + w.sub
+		row := Row{Workload: "permissions (policy.allow, Landlock): " + w.what + " (cmd/sstar " + name + ")",
+			Versus: "sstar under the same system policy without policy.allow, in turn"}
+		m, why, failed := fr.find(name)
+		if m == nil {
+			add(missing(row, why, failed, &Budgets[w.limit]))
+			continue
+		}
+		e := m.Estimate("with/without")
+		row.Sstar, row.Base, row.Ratio = ms(m, "with-ms"), ms(m, "without-ms"), e.String()
+		b := MaxRatioCI(Budgets[w.limit], e)
+		row.Budget = &b
+		add(row)
+	}
+
+	row = Row{Workload: "isolation API: sandbox.Run of a three-line configuration script, per evaluation (sandbox BenchmarkRun)",
+		Versus: "the same script run by go.starlark.net in the embedding process"}
+	if m, why, failed := fr.find("BenchmarkRun"); m == nil {
+		add(missing(row, why, failed, nil))
+	} else {
+		row.Sstar, row.Base = us(m, "µs/eval"), us(m, "in-process-µs/eval")
+		row.Ratio = RatioEstimate(m.Samples["µs/eval"], m.Samples["in-process-µs/eval"]).String()
+		add(row)
+	}
 }
 
 // RELPCost is what an event costs over RELP as a multiple of what it

@@ -38,7 +38,11 @@ func TestFeatureRows(t *testing.T) {
 	if cat.Budget == nil || cat.Budget.Status != Fail || cat.Sstar != "BenchmarkLoadCatalog did not run" {
 		t.Errorf("catalog row = %+v, budget %+v", cat, cat.Budget)
 	}
-	if len(h.rep.Budgets) != 4 || !h.rep.Missed() {
+	perm := rows["permissions (policy.allow, Landlock)"]
+	if perm.Budget == nil || perm.Budget.Status != Fail || !strings.Contains(perm.Sstar, "did not run") {
+		t.Errorf("permissions row = %+v, budget %+v", perm, perm.Budget)
+	}
+	if len(h.rep.Budgets) != 6 || !h.rep.Missed() {
 		t.Errorf("budgets = %d, missed %v", len(h.rep.Budgets), h.rep.Missed())
 	}
 	if len(h.rep.Micro) != 3 {
@@ -83,6 +87,61 @@ func TestLoadCatalogRow(t *testing.T) {
 				t.Errorf("stamp row = %+v", r)
 			}
 		}
+	}
+}
+
+// The hardening rows: the filter, permissions (one skipped: no root)
+// and the isolation API, each a median over rounds of the benchmark's
+// own per-iteration ratio.
+func TestHardeningRows(t *testing.T) {
+	var out strings.Builder
+	out.WriteString("pkg: github.com/sstar-project/sstar/harden\n")
+	for _, r := range []string{"1.01", "1.03", "1.02", "1.02", "1.02"} {
+		out.WriteString("BenchmarkWorkload/load-2 \t 3 \t 1 ns/op \t 30.0 none-ms/run \t 31.0 filter-ms/run \t 30.5 xattr-ms/run \t " + r + " filter/none \t 1.0 filter/xattr\n")
+	}
+	out.WriteString("pkg: github.com/sstar-project/sstar/cmd/sstar\n")
+	for _, r := range []string{"1.05", "1.08", "1.06", "1.06", "1.06"} {
+		out.WriteString("BenchmarkPermissions/startup-2 \t 20 \t 1 ns/op \t 8.0 with-ms \t " + r + " with/without \t 7.5 without-ms\n")
+	}
+	out.WriteString(`BenchmarkPermissions/read10k
+    permissions_bench_test.go:25: needs root: the system policy must be owned by root
+--- SKIP: BenchmarkPermissions/read10k
+`)
+	out.WriteString("pkg: github.com/sstar-project/sstar/sandbox\n")
+	for range 5 {
+		out.WriteString("BenchmarkRun-2 \t 20 \t 8000000 ns/op \t 40.0 in-process-µs/eval \t 8000 µs/eval\n")
+	}
+	ms, _ := ParseGoBench(strings.NewReader(out.String()))
+	nrs, _ := ParseNoResults(strings.NewReader(out.String()))
+	h := &harness{rep: &Report{}, featureMicro: ms, featureNo: nrs}
+	h.featureRows()
+	found := 0
+	for _, r := range h.rep.Rows {
+		switch {
+		case strings.HasPrefix(r.Workload, "seccomp filter: loading 500 modules"):
+			found++
+			if r.Budget != nil || r.Ratio != "1.020× (1.010–1.030)" || !strings.HasPrefix(r.Sstar, "31.0 ms") || !strings.HasPrefix(r.Base, "30.0 ms") {
+				t.Errorf("filter row = %+v", r)
+			}
+		case strings.Contains(r.Workload, "an empty script, 20 rules"):
+			found++
+			if r.Budget == nil || r.Budget.Status != Pass || r.Ratio != "1.060× (1.050–1.080)" {
+				t.Errorf("permissions start-up row = %+v, budget %+v", r, r.Budget)
+			}
+		case strings.Contains(r.Workload, "read= declared"):
+			found++
+			if r.Budget == nil || r.Budget.Status != Unresolved || !strings.Contains(r.Sstar, "needs root") {
+				t.Errorf("permissions file row = %+v, budget %+v", r, r.Budget)
+			}
+		case strings.HasPrefix(r.Workload, "isolation API"):
+			found++
+			if r.Ratio != "200.000× (200.000–200.000)" || !strings.HasPrefix(r.Sstar, "8.00 ms") || !strings.HasPrefix(r.Base, "40.0 µs") {
+				t.Errorf("sandbox row = %+v", r)
+			}
+		}
+	}
+	if found != 4 {
+		t.Errorf("%d of the 4 rows checked were there", found)
 	}
 }
 

@@ -16,6 +16,7 @@ type harness struct {
 	wl     string // workload directory
 	sstar  string
 	plain  string
+	parent string // waitparent: a Go process that runs another and waits
 	python string // real CPython executable, or ""
 	strace string
 	env    []string
@@ -64,6 +65,7 @@ func Run(cfg Config) (*Report, error) {
 		{"build", h.build},
 		{"workloads", h.workloads},
 		{"start-up", h.startup},
+		{"start-up, monitored", h.monitored},
 		{"compute", h.compute},
 		{"loading", h.loading},
 		{"events", h.events},

@@ -49,7 +49,7 @@ func makePlan(quick bool) plan {
 		// 801 start-up rounds: a single start-up scatters by ±35% on the
 		// project's machines, and 201 rounds left the interval around the
 		// ratio about ±6% wide, too wide to decide the budget.
-		rounds:       map[string]int{"startup": 801, "compute": 11, "loading": 31, "events": 5, "files": 11},
+		rounds:       map[string]int{"startup": 801, "monitor": 301, "compute": 11, "loading": 31, "events": 5, "files": 11},
 		params:       Params{Modules: 500, Events: 1_000_000, Files: 10_000, FileSize: 100},
 		goCount:      3,
 		goBenchtime:  "500ms",
@@ -57,10 +57,13 @@ func makePlan(quick bool) plan {
 		evBenchtime:  "300ms",
 		computeOps:   "3000x",
 		computeCount: 1,
+		// Nine rounds: the interval of the median of nine reaches 96%
+		// (the second-lowest to the second-highest).
+		featureRounds: 9,
 	}
 	if quick {
 		p = plan{
-			rounds:        map[string]int{"startup": 21, "compute": 3, "loading": 7, "events": 2, "files": 3},
+			rounds:        map[string]int{"startup": 21, "monitor": 11, "compute": 3, "loading": 7, "events": 2, "files": 3},
 			params:        Params{Modules: 500, Events: 200_000, Files: 10_000, FileSize: 100},
 			goCount:       1,
 			goBenchtime:   "100ms",
