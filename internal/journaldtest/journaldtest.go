@@ -97,8 +97,13 @@ func Start(t testing.TB) *Journald {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	script := `mount --bind "$1/run" /run && mount --bind "$1/journald.conf" /etc/systemd/journald.conf && exec setpriv --bounding-set -audit_control,-audit_read,-audit_write -- "$2"`
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", dir, bin)
+	// A network namespace of its own, too, so that its socket's queue can
+	// be what systemd sets on every host it boots (sysctl.d's
+	// 50-default.conf: net.unix.max_dgram_qlen = 512) without changing
+	// this machine's: a datagram socket takes the limit of the namespace
+	// it was made in, and a socket bound to a path is reached from any.
+	script := `echo 512 > /proc/sys/net/unix/max_dgram_qlen && mount --bind "$1/run" /run && mount --bind "$1/journald.conf" /etc/systemd/journald.conf && exec setpriv --bounding-set -audit_control,-audit_read,-audit_write -- "$2"`
+	cmd := exec.Command("unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", script, "sh", dir, bin)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_LOG_TARGET=console", "SYSTEMD_LOG_LEVEL=info"}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
