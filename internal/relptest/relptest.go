@@ -36,10 +36,10 @@ type Options struct {
 	// Syslog adds a plain syslog input (imtcp) on another port
 	// (SyslogPort), so that one server can take both for a comparison.
 	Syslog bool
-	// Forward, if not 0, is the port of a central RELP server on
-	// 127.0.0.1 that this one forwards every message to with omrelp,
-	// as a host of a fleet does.
-	Forward int
+	// Forward, if not "", is an omrelp action (docs/sinks.md shows
+	// one) that this server runs on every message after writing it,
+	// as a host of a fleet does to forward to a central server.
+	Forward string
 }
 
 // A Server is a running rsyslogd with an imrelp input.
@@ -48,8 +48,8 @@ type Server struct {
 	Port   int
 	CAFile string // if TLS: the CA that signed the server's certificate
 	TLS    bool
-	// Forward is the central server's port, if Options.Forward.
-	Forward int
+	// Forward is the forwarding action, if Options.Forward.
+	Forward string
 	// ClientCert and ClientKey are, if TLS, a client certificate the
 	// server accepts (signed by the same CA) and its key.
 	ClientCert, ClientKey string
@@ -117,10 +117,10 @@ func (s *Server) Restart() {
 
 // Config is the rsyslog configuration of a server on port, keeping every
 // message in out; with TLS, the certificate files in dir; with a
-// syslogPort, a plain syslog TCP input too; with forward, an omrelp
-// action to a central server on that port. docs/sinks.md shows the
-// same configuration.
-func Config(dir string, port int, out string, tls bool, syslogPort, forward int) string {
+// syslogPort, a plain syslog TCP input too; with forward, that action
+// (omrelp's, to a central server) after the file's. docs/sinks.md shows
+// the same configuration.
+func Config(dir string, port int, out string, tls bool, syslogPort int, forward string) string {
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"128k\" net.enableDNS=\"off\")\n", dir)
 	conf.WriteString("module(load=\"imrelp\")\n")
@@ -132,7 +132,7 @@ func Config(dir string, port int, out string, tls bool, syslogPort, forward int)
 			filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 	}
 	conf.WriteString(")\n")
-	if forward != 0 {
+	if forward != "" {
 		conf.WriteString("module(load=\"omrelp\")\n")
 	}
 	if syslogPort != 0 {
@@ -143,12 +143,7 @@ func Config(dir string, port int, out string, tls bool, syslogPort, forward int)
 	// A direct queue: imrelp acknowledges a message only after omfile
 	// wrote it, so that an acknowledged record survives rsyslogd's kill.
 	fmt.Fprintf(&conf, "ruleset(name=\"out\" queue.type=\"Direct\") {\n  action(type=\"omfile\" file=%q template=\"fields\")\n", out)
-	if forward != 0 {
-		// The forwarding action has a disk-assisted queue of its own
-		// and retries for ever: what the central server has not
-		// acknowledged stays queued.
-		fmt.Fprintf(&conf, "  action(type=\"omrelp\" target=\"127.0.0.1\" port=\"%d\" template=\"RSYSLOG_SyslogProtocol23Format\" queue.type=\"LinkedList\" queue.filename=\"fwd\" queue.saveOnShutdown=\"on\" action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\")\n", forward)
-	}
+	conf.WriteString(forward)
 	conf.WriteString("}\n")
 	return conf.String()
 }
