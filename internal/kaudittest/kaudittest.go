@@ -275,7 +275,7 @@ func needAuditd(t testing.TB, tools ...string) string {
 	}
 	for _, tool := range append([]string{"unshare", "ausearch"}, tools...) {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s", tool)
+			t.Skipf("needs %s (Debian packages util-linux, auditd, iproute2; .ci/deps installs them)", tool)
 		}
 	}
 	fd, err := kaudit.Open()
