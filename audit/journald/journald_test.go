@@ -14,8 +14,10 @@ import (
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/journald"
 	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/internal/docblock"
 	"github.com/sstar-project/sstar/internal/journaldtest"
 	"github.com/sstar-project/sstar/internal/render"
+	"github.com/sstar-project/sstar/internal/testcert"
 )
 
 func dial(opts journald.Options) (*record.Fanout, *journald.Sink, error) {
@@ -61,7 +63,13 @@ func wantPriority(name string) string {
 // order, with every field, the arguments parsing back to the same values.
 func checkArrived(t *testing.T, j *journaldtest.Journald, sent []audit.Event, run string) {
 	t.Helper()
-	got := j.WaitEntries(len(sent), 30*time.Second, "SSTAR_RUN="+run)
+	checkEntries(t, j.WaitEntries(len(sent), 30*time.Second, "SSTAR_RUN="+run), sent)
+}
+
+// checkEntries checks that got are exactly the entries of the events
+// sent, in order, with every field.
+func checkEntries(t *testing.T, got []map[string]any, sent []audit.Event) {
+	t.Helper()
 	if len(got) != len(sent) {
 		t.Fatalf("%d entries in the journal, %d sent", len(got), len(sent))
 	}
@@ -110,6 +118,50 @@ func TestEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkArrived(t, j, evs, f.Run())
+}
+
+// A fleet: the host's journal, with sstar's entries in it, is sent by
+// systemd-journal-upload to a central systemd-journal-remote over HTTPS
+// (both with the configuration docs/sinks.md shows, on loopback, with
+// certificates of the test's), and the central journal has every entry,
+// in order, with every SSTAR_ field; uploading again sends nothing twice.
+func TestUploadToCentral(t *testing.T) {
+	central := journaldtest.NewRemote(t)
+	j := journaldtest.Start(t)
+	f, _, err := dial(journald.Options{Socket: j.Socket})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, j.Output())
+	}
+	evs := events(300)
+	for i, ev := range evs {
+		if err := f.Hook(ev); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkArrived(t, j, evs, f.Run())
+	j.Stop() // journald syncs the journal files, which are then complete
+
+	central.Start(docblock.Replace(t, docblock.Find(t, "sinks.md", "# central: /etc/systemd/journal-remote.conf"),
+		"/etc/ssl/private/journal-remote.pem", central.File(testcert.ServerKey),
+		"/etc/ssl/certs/journal-remote.pem", central.File(testcert.ServerCert),
+		"/etc/ssl/ca/trusted.pem", central.File(testcert.CA)))
+	upload := docblock.Replace(t, docblock.Find(t, "sinks.md", "# each host: /etc/systemd/journal-upload.conf"),
+		"https://central.example.net:19532", fmt.Sprintf("https://127.0.0.1:%d", central.Port),
+		"/etc/ssl/private/journal-upload.pem", central.File(testcert.ClientKey),
+		"/etc/ssl/certs/journal-upload.pem", central.File(testcert.ClientCert),
+		"/etc/ssl/ca/trusted.pem", central.File(testcert.CA))
+	for range 2 {
+		// The second time it starts from its state file, after the
+		// last entry: nothing is sent twice.
+		if out, err := central.Upload(upload, j.JournalDir()); err != nil {
+			t.Fatalf("systemd-journal-upload: %v\n%s\ncentral:\n%s", err, out, central.Output())
+		}
+	}
+	central.Stop() // closes the central journal files
+	checkEntries(t, central.Entries("SSTAR_RUN="+f.Run()), evs)
 }
 
 // An entry larger than a datagram may be goes through a sealed memfd,

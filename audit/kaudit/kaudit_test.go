@@ -18,6 +18,7 @@ import (
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/kaudit"
 	"github.com/sstar-project/sstar/audit/record"
+	"github.com/sstar-project/sstar/internal/docblock"
 	"github.com/sstar-project/sstar/internal/kaudittest"
 	"github.com/sstar-project/sstar/internal/render"
 )
@@ -357,4 +358,75 @@ func TestAuditd(t *testing.T) {
 	if out, err := d.Search("-m", "DAEMON_START", "--raw"); err != nil || !strings.Contains(out, "type=DAEMON_START") {
 		t.Errorf("no DAEMON_START in the log: the records are not next to auditd's own: %v\n%.1000s", err, out)
 	}
+}
+
+// A fleet: the host's auditd sends every record with its audisp-remote
+// plugin to a central auditd (each with the configuration
+// docs/sinks.md shows, on loopback: both in a network namespace of their
+// own), and the central log has every record, parsing back to the
+// events. The machine's audit state is as before afterwards: auditing
+// as enabled as it was, no daemon registered, no rules.
+func TestForwardToCentral(t *testing.T) {
+	before := auditState(t)
+	t.Cleanup(func() {
+		if after := auditState(t); after != before {
+			t.Errorf("the kernel's audit state was %q before the test and is %q after it", before, after)
+		}
+	})
+	kaudittest.Enable(t)
+	central := kaudittest.StartCentral(t, docblock.Find(t, "sinks.md", "# central: /etc/audit/auditd.conf, added to the settings above"))
+	host := kaudittest.StartForwarding(t, central,
+		docblock.Find(t, "sinks.md", "# each host: /etc/audit/plugins.d/au-remote.conf"),
+		func(dir string) string {
+			return docblock.Replace(t, docblock.Find(t, "sinks.md", "# each host: /etc/audit/audisp-remote.conf"),
+				"central.example.net", "127.0.0.1",
+				"/var/spool/audit/remote.log", dir+"/remote.log",
+				// Not on a shared test machine: a failure must fail
+				// the test, not halt the machine.
+				"network_failure_action = halt", "network_failure_action = syslog")
+		})
+	f, _ := dial(t)
+	evs := events(50)
+	for i, ev := range evs {
+		if err := f.Hook(ev); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+	}
+	f.Close()
+	var recs []kaudittest.Record
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		recs = recs[:0]
+		out, err := central.Search("-m", "TRUSTED_APP", "--raw")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, `run="`+f.Run()+`"`) {
+				_, rec, _ := strings.Cut(line, "type=TRUSTED_APP msg=")
+				recs = append(recs, kaudittest.Record{Type: kaudit.RecordType, Text: rec})
+			}
+		}
+		if len(recs) >= len(evs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records in the central auditd's log after 30s; %v\nhost:\n%s\ncentral:\n%s", len(recs), len(evs), err, host.Output(), central.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkArrived(t, entries(t, recs), evs, f.Run())
+}
+
+// auditState is what the test must leave as it found: whether auditing
+// is on, the registered daemon, and the rules.
+func auditState(t *testing.T) string {
+	fd, err := kaudit.Open()
+	if err != nil {
+		t.Skipf("needs the kernel's audit subsystem: %v", err)
+	}
+	st, err := kaudit.GetStatus(fd)
+	unix.Close(fd)
+	if err != nil {
+		t.Skipf("needs to read the kernel's audit status (root): %v", err)
+	}
+	rules, _ := exec.Command("auditctl", "-l").CombinedOutput()
+	return fmt.Sprintf("enabled=%d pid=%d rules=%s", st.Enabled, st.PID, strings.TrimSpace(string(rules)))
 }

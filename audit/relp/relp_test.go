@@ -18,6 +18,7 @@ import (
 	"github.com/sstar-project/sstar/audit/record"
 	"github.com/sstar-project/sstar/audit/relp"
 	sslog "github.com/sstar-project/sstar/audit/syslog"
+	"github.com/sstar-project/sstar/internal/docblock"
 	"github.com/sstar-project/sstar/internal/relptest"
 	"github.com/sstar-project/sstar/internal/render"
 )
@@ -501,11 +502,19 @@ func BenchmarkDelivery(b *testing.B) {
 }
 
 // A fleet: sstar sends to the host's rsyslogd, which forwards with
-// omrelp to a central one. Every event reaches the central server once,
-// in order, with its structured data.
+// omrelp over TLS to a central one, with the action docs/sinks.md shows
+// (on loopback, with the test's certificates). Every event reaches the
+// central server once, in order, with its structured data.
 func TestForwardToCentral(t *testing.T) {
-	central := relptest.Start(t, relptest.Options{})
-	host := relptest.Start(t, relptest.Options{Forward: central.Port})
+	central := relptest.Start(t, relptest.Options{TLS: true})
+	forward := docblock.Replace(t, docblock.Find(t, "sinks.md", "# each host: the forwarding action, in ruleset \"sstar\" above"),
+		`target="central.example.net"`, `target="127.0.0.1"`,
+		`port="2514"`, fmt.Sprintf(`port="%d"`, central.Port),
+		`tls.permittedPeer=["central.example.net"]`, `tls.permittedPeer=["localhost"]`,
+		"/etc/rsyslog.d/tls/ca.pem", central.CAFile,
+		"/etc/rsyslog.d/tls/client.pem", central.ClientCert,
+		"/etc/rsyslog.d/tls/client.key", central.ClientKey)
+	host := relptest.Start(t, relptest.Options{Forward: forward})
 	f, _, err := dial(relp.Options{Addr: host.Addr()})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, host.Output())

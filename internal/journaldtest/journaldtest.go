@@ -170,13 +170,19 @@ func (j *Journald) JournalDir() string { return filepath.Join(j.Dir, "run/log/jo
 // the given matches (FIELD=value), oldest first.
 func (j *Journald) Entries(matches ...string) []map[string]any {
 	j.t.Helper()
-	args := append([]string{"--directory=" + j.JournalDir(), "-o", "json", "--no-pager", "--all"}, matches...)
+	return entries(j.t, j.JournalDir(), matches)
+}
+
+// entries runs journalctl -o json on the journal files in dir.
+func entries(t testing.TB, dir string, matches []string) []map[string]any {
+	t.Helper()
+	args := append([]string{"--directory=" + dir, "-o", "json", "--no-pager", "--all"}, matches...)
 	out, err := exec.Command("journalctl", args...).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok && bytes.Contains(ee.Stderr, []byte("No entries")) {
 			return nil
 		}
-		j.t.Fatalf("journalctl %v: %v\n%s", args, err, out)
+		t.Fatalf("journalctl %v: %v\n%s", args, err, out)
 	}
 	var entries []map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -184,7 +190,7 @@ func (j *Journald) Entries(matches ...string) []map[string]any {
 	for sc.Scan() {
 		var e map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			j.t.Fatalf("journalctl printed a line that is not JSON: %v: %.200s", err, sc.Bytes())
+			t.Fatalf("journalctl printed a line that is not JSON: %v: %.200s", err, sc.Bytes())
 		}
 		entries = append(entries, e)
 	}

@@ -245,7 +245,7 @@ end_of_event_timeout = 2
 // An Auditd is a running audit daemon of the test's own.
 type Auditd struct {
 	Log  string // its audit.log
-	dir  string
+	Dir  string // its configuration, log and /run
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -259,13 +259,23 @@ type Auditd struct {
 // the test if auditd is missing or another audit daemon is registered.
 func StartAuditd(t testing.TB) *Auditd {
 	t.Helper()
+	bin := needAuditd(t)
+	a := newAuditd(t, AuditdConfig)
+	a.start(t, bin, nil, `mount --bind "$1/run" /run && exec "$2" -n -s nochange -c "$1"`, registered)
+	return a
+}
+
+// needAuditd skips the test unless auditd and the tools are there and no
+// audit daemon is registered with the kernel, and returns auditd's path.
+func needAuditd(t testing.TB, tools ...string) string {
+	t.Helper()
 	bin, err := exec.LookPath("auditd")
 	if err != nil {
 		t.Skip("needs auditd (Debian package auditd; .ci/deps installs it)")
 	}
-	for _, tool := range []string{"unshare", "ausearch"} {
+	for _, tool := range append([]string{"unshare", "ausearch"}, tools...) {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s", tool)
+			t.Skipf("needs %s (Debian packages util-linux, auditd, iproute2; .ci/deps installs them)", tool)
 		}
 	}
 	fd, err := kaudit.Open()
@@ -280,6 +290,13 @@ func StartAuditd(t testing.TB) *Auditd {
 	if st.PID != 0 {
 		t.Skipf("an audit daemon (pid %d) is registered: the test does not take its place", st.PID)
 	}
+	return bin
+}
+
+// newAuditd makes the daemon's directory, with conf(dir) as its
+// auditd.conf.
+func newAuditd(t testing.TB, conf func(dir string) string) *Auditd {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "auditdtest-")
 	if err != nil {
 		t.Fatal(err)
@@ -290,17 +307,34 @@ func StartAuditd(t testing.TB) *Auditd {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(dir+"/auditd.conf", []byte(AuditdConfig(dir)), 0o640); err != nil {
+	if err := os.WriteFile(dir+"/auditd.conf", []byte(conf(dir)), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	a := &Auditd{Log: dir + "/audit.log", dir: dir}
-	logf, err := os.Create(dir + "/auditd.out")
+	return &Auditd{Log: dir + "/audit.log", Dir: dir}
+}
+
+// registered says whether an audit daemon is registered with the kernel.
+func registered(*Auditd) bool {
+	fd, err := kaudit.Open()
+	if err != nil {
+		return false
+	}
+	st, err := kaudit.GetStatus(fd)
+	unix.Close(fd)
+	return err == nil && st.PID != 0
+}
+
+// start runs prefix, then unshare --mount and script with the daemon's
+// directory and bin as $1 and $2, and waits until ready says it is.
+func (a *Auditd) start(t testing.TB, bin string, prefix []string, script string, ready func(*Auditd) bool) {
+	t.Helper()
+	logf, err := os.Create(a.Dir + "/auditd.out")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	script := `mount --bind "$1/run" /run && exec "$2" -n -s nochange -c "$1"`
-	a.cmd = exec.Command("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", dir, bin)
+	args := append(prefix, "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", a.Dir, bin)
+	a.cmd = exec.Command(args[0], args[1:]...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := a.cmd.Start(); err != nil {
@@ -310,27 +344,23 @@ func StartAuditd(t testing.TB) *Auditd {
 	go func() { a.cmd.Wait(); close(a.done) }()
 	t.Cleanup(a.Stop)
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		fd, err := kaudit.Open()
-		if err == nil {
-			st, err = kaudit.GetStatus(fd)
-			unix.Close(fd)
-		}
-		if err == nil && st.PID != 0 {
-			break
-		}
+	for !ready(a) {
 		select {
 		case <-a.done:
-			out, _ := os.ReadFile(dir + "/auditd.out")
-			t.Fatalf("auditd exited at start:\n%s", out)
+			t.Fatalf("auditd exited at start:\n%s", a.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("auditd did not register with the kernel within 20s")
+			t.Fatalf("auditd was not ready within 20s:\n%s", a.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return a
+}
+
+// Output returns what auditd (and its plugins) printed.
+func (a *Auditd) Output() string {
+	b, _ := os.ReadFile(a.Dir + "/auditd.out")
+	return string(b)
 }
 
 // Stop stops auditd (SIGTERM) and waits; the kernel then has no audit

@@ -13,14 +13,7 @@ package relptest
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -34,6 +27,7 @@ import (
 
 	"github.com/sstar-project/sstar/audit/relp"
 	sslog "github.com/sstar-project/sstar/audit/syslog"
+	"github.com/sstar-project/sstar/internal/testcert"
 )
 
 // Options say how the server listens: RELP on a TCP port of 127.0.0.1.
@@ -42,10 +36,10 @@ type Options struct {
 	// Syslog adds a plain syslog input (imtcp) on another port
 	// (SyslogPort), so that one server can take both for a comparison.
 	Syslog bool
-	// Forward, if not 0, is the port of a central RELP server on
-	// 127.0.0.1 that this one forwards every message to with omrelp,
-	// as a host of a fleet does.
-	Forward int
+	// Forward, if not "", is an omrelp action (docs/sinks.md shows
+	// one) that this server runs on every message after writing it,
+	// as a host of a fleet does to forward to a central server.
+	Forward string
 }
 
 // A Server is a running rsyslogd with an imrelp input.
@@ -54,8 +48,8 @@ type Server struct {
 	Port   int
 	CAFile string // if TLS: the CA that signed the server's certificate
 	TLS    bool
-	// Forward is the central server's port, if Options.Forward.
-	Forward int
+	// Forward is the forwarding action, if Options.Forward.
+	Forward string
 	// ClientCert and ClientKey are, if TLS, a client certificate the
 	// server accepts (signed by the same CA) and its key.
 	ClientCert, ClientKey string
@@ -123,10 +117,10 @@ func (s *Server) Restart() {
 
 // Config is the rsyslog configuration of a server on port, keeping every
 // message in out; with TLS, the certificate files in dir; with a
-// syslogPort, a plain syslog TCP input too; with forward, an omrelp
-// action to a central server on that port. docs/sinks.md shows the
-// same configuration.
-func Config(dir string, port int, out string, tls bool, syslogPort, forward int) string {
+// syslogPort, a plain syslog TCP input too; with forward, that action
+// (omrelp's, to a central server) after the file's. docs/sinks.md shows
+// the same configuration.
+func Config(dir string, port int, out string, tls bool, syslogPort int, forward string) string {
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=\"128k\" net.enableDNS=\"off\")\n", dir)
 	conf.WriteString("module(load=\"imrelp\")\n")
@@ -138,7 +132,7 @@ func Config(dir string, port int, out string, tls bool, syslogPort, forward int)
 			filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 	}
 	conf.WriteString(")\n")
-	if forward != 0 {
+	if forward != "" {
 		conf.WriteString("module(load=\"omrelp\")\n")
 	}
 	if syslogPort != 0 {
@@ -149,12 +143,7 @@ func Config(dir string, port int, out string, tls bool, syslogPort, forward int)
 	// A direct queue: imrelp acknowledges a message only after omfile
 	// wrote it, so that an acknowledged record survives rsyslogd's kill.
 	fmt.Fprintf(&conf, "ruleset(name=\"out\" queue.type=\"Direct\") {\n  action(type=\"omfile\" file=%q template=\"fields\")\n", out)
-	if forward != 0 {
-		// The forwarding action has a disk-assisted queue of its own
-		// and retries for ever: what the central server has not
-		// acknowledged stays queued.
-		fmt.Fprintf(&conf, "  action(type=\"omrelp\" target=\"127.0.0.1\" port=\"%d\" template=\"RSYSLOG_SyslogProtocol23Format\" queue.type=\"LinkedList\" queue.filename=\"fwd\" queue.saveOnShutdown=\"on\" action.resumeRetryCount=\"-1\" action.resumeInterval=\"1\")\n", forward)
-	}
+	conf.WriteString(forward)
 	conf.WriteString("}\n")
 	return conf.String()
 }
@@ -354,85 +343,12 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// makeCerts makes a CA and a server certificate for 127.0.0.1 and
-// localhost signed by it.
+// makeCerts makes a CA, and a server and a client certificate signed
+// by it, in the server's directory.
 func (s *Server) makeCerts() {
-	t := s.t
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sstar test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(3),
-		Subject:      pkix.Name{CommonName: "sstar-client"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		DNSNames:     []string{"sstar-client"},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	clientDER, err := x509.CreateCertificate(rand.Reader, clientTmpl, ca, &clientKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientKeyDER, err := x509.MarshalPKCS8PrivateKey(clientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.CAFile = filepath.Join(s.Dir, "ca.pem")
-	write := func(name, typ string, der []byte) {
-		b := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-		if err := os.WriteFile(filepath.Join(s.Dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("ca.pem", "CERTIFICATE", caDER)
-	write("server.pem", "CERTIFICATE", der)
-	write("server.key", "PRIVATE KEY", keyDER)
-	write("client.pem", "CERTIFICATE", clientDER)
-	write("client.key", "PRIVATE KEY", clientKeyDER)
-	s.ClientCert, s.ClientKey = filepath.Join(s.Dir, "client.pem"), filepath.Join(s.Dir, "client.key")
+	testcert.Write(s.t, s.Dir)
+	s.CAFile = filepath.Join(s.Dir, testcert.CA)
+	s.ClientCert, s.ClientKey = filepath.Join(s.Dir, testcert.ClientCert), filepath.Join(s.Dir, testcert.ClientKey)
 }
 
 // A Scripted server speaks RELP on loopback and answers each syslog
