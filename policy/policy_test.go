@@ -275,6 +275,7 @@ func TestBadValueNotRendered(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
 		{deep + "policy.limits(steps = v)", "steps must be a positive number of steps, got list"},
 		{deep + "policy.limits(timeout = v)", "timeout must be a positive duration such as \"30s\" or a number of seconds, got list"},
+		{deep + "policy.trust(threshold = v)", "threshold must be a number of keys from 1, got list"},
 		{"x = 1 << 500\npolicy.limits(steps = -x * x)", "got an int of 1001 bits"},
 		{"policy.limits(timeout = 'x' * 100000)", "got a string of 100000 bytes"},
 	} {
