@@ -82,6 +82,17 @@ type Options struct {
 	Stdout io.Writer
 }
 
+// MaxLoadDepth is how many modules a run may have executing at once: the
+// main file, the module it loads, the module that one loads, and so on.
+// Each level of a chain of loads recurses through go.starlark.net and
+// this package (load, execFile, the interpreter), and an error at the
+// end of a chain is wrapped once per level, so a chain of distinct
+// files, or of one file loaded through a directory that links to
+// itself, would otherwise grow the stack and the time to report its
+// error without bound (30,000 levels took 84 s). Real code loads a few
+// levels deep.
+const MaxLoadDepth = 256
+
 // FileOptions is the Starlark dialect sstar accepts. Recursion stays off:
 // it bounds the Go stack a script can use, whose overflow Go cannot
 // recover from.

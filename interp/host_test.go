@@ -358,3 +358,36 @@ sys.audit("custom.event", 1, [2], {"k": None})
 		}
 	}
 }
+
+// loadChain writes n modules under dir, m0.star loading m1.star and so
+// on, and returns the path of m0.star.
+func loadChain(t *testing.T, dir string, n int) string {
+	t.Helper()
+	files := map[string]string{}
+	for i := range n - 1 {
+		files[fmt.Sprintf("m%d.star", i)] = fmt.Sprintf("load('m%d.star', y = 'x')\nx = y + 1\n", i+1)
+	}
+	files[fmt.Sprintf("m%d.star", n-1)] = "x = 1\n"
+	writeFiles(t, dir, files)
+	return filepath.Join(dir, "m0.star")
+}
+
+// A chain of loads is bounded: each level recurses through the
+// interpreter, and an error at its end is wrapped once per level (30,000
+// levels took 84 s to fail before the bound).
+func TestLoadChainDepth(t *testing.T) {
+	h, _, _ := newHost(t, interp.Options{})
+	globals, err := h.RunFile(context.Background(), loadChain(t, t.TempDir(), interp.MaxLoadDepth), nil)
+	if err != nil {
+		t.Fatalf("a chain of %d modules: %v", interp.MaxLoadDepth, err)
+	}
+	if got := globals["x"].String(); got != fmt.Sprint(interp.MaxLoadDepth) {
+		t.Fatalf("x = %s, want %d", got, interp.MaxLoadDepth)
+	}
+
+	_, err = h.RunFile(context.Background(), loadChain(t, t.TempDir(), interp.MaxLoadDepth+1), nil)
+	want := fmt.Sprintf("load of m%d.star from m%d.star: modules nested deeper than %d levels (interp.MaxLoadDepth", interp.MaxLoadDepth, interp.MaxLoadDepth-1, interp.MaxLoadDepth)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a chain of %d modules: err = %.300v, want it to contain %q", interp.MaxLoadDepth+1, err, want)
+	}
+}

@@ -215,6 +215,9 @@ func (r *run) load(t *starlark.Thread, name string) (starlark.StringDict, error)
 		}
 		return m.globals, m.err
 	}
+	if len(r.stack) >= MaxLoadDepth {
+		return nil, fmt.Errorf("load of %s from %s: modules nested deeper than %d levels (interp.MaxLoadDepth, sstar's limit on chains of loads); load the module from a file nearer the main one", r.short(abs), r.short(from), MaxLoadDepth)
+	}
 	m := &module{}
 	r.modules[abs] = m
 

@@ -142,6 +142,12 @@ func setFailure(name string, err error) error {
 // then checked, not skipped, whatever its name or type). Symbolic links
 // inside a directory are not followed, so that stamping a tree never
 // stamps a file outside it; a symbolic link named on its own is.
+//
+// filepath.WalkDir recurses once per directory level of the tree, which
+// whoever writes the tree controls; the kernel bounds it: a directory is
+// read by its full path, which cannot pass PATH_MAX (4096 bytes, so at
+// most 2048 levels), and the directory past that is reported to fn with
+// its error (ENAMETOOLONG) instead of being entered.
 func WalkCode(path string, fn func(path string) error) error {
 	fi, err := os.Stat(path)
 	if err != nil || !fi.IsDir() {

@@ -433,9 +433,29 @@ func asSteps(b *starlark.Builtin, name string, v starlark.Value) (uint64, error)
 		}
 	}
 	if n == 0 {
-		return 0, fmt.Errorf("%s: %s must be a positive number of steps, got %s", b.Name(), name, v)
+		return 0, fmt.Errorf("%s: %s must be a positive number of steps, got %s", b.Name(), name, got(v))
 	}
 	return n, nil
+}
+
+// got describes a policy's value for an error: a short string or int as
+// written, anything else by its type. A list's or dict's repr would recurse
+// once per level of nesting inside go.starlark.net and be as long as the
+// value, which the policy controls.
+func got(v starlark.Value) string {
+	switch v := v.(type) {
+	case starlark.String:
+		if len(v) <= 64 {
+			return v.String()
+		}
+		return fmt.Sprintf("a string of %d bytes", len(v))
+	case starlark.Int:
+		if v.BigInt().BitLen() <= 64 {
+			return v.String()
+		}
+		return fmt.Sprintf("an int of %d bits", v.BigInt().BitLen())
+	}
+	return v.Type()
 }
 
 // asDuration accepts a duration string ("30s", "5m") or whole seconds.
@@ -450,7 +470,7 @@ func asDuration(b *starlark.Builtin, name string, v starlark.Value) (time.Durati
 		}
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("%s: %s must be a positive duration such as \"30s\" or a number of seconds, got %s", b.Name(), name, v)
+		return 0, fmt.Errorf("%s: %s must be a positive duration such as \"30s\" or a number of seconds, got %s", b.Name(), name, got(v))
 	}
 	return d, nil
 }

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -262,5 +263,26 @@ policy.sink(kernel_audit = True)
 	}
 	if got := s.Sinks[0].String() + ", " + s.Sinks[1].String() + ", " + s.Sinks[2].String(); got != "RELP tls://logs.example.net:2514, journald, kernel audit" {
 		t.Errorf("String = %s", got)
+	}
+}
+
+// A policy's bad value is named by its type, not its repr: the repr of a
+// list nested 100,000 deep recursed once per level inside go.starlark.net,
+// took 11 s (its cycle check is quadratic in the depth) and made an error
+// of 200,000 bytes.
+func TestBadValueNotRendered(t *testing.T) {
+	deep := "v = []\nfor i in range(100000):\n    v = [v]\n"
+	for _, c := range []struct{ src, want string }{
+		{deep + "policy.limits(steps = v)", "steps must be a positive number of steps, got list"},
+		{deep + "policy.limits(timeout = v)", "timeout must be a positive duration such as \"30s\" or a number of seconds, got list"},
+		{deep + "policy.trust(threshold = v)", "threshold must be a number of keys from 1, got list"},
+		{"x = 1 << 500\npolicy.limits(steps = -x * x)", "got an int of 1001 bits"},
+		{"policy.limits(timeout = 'x' * 100000)", "got a string of 100000 bytes"},
+	} {
+		s := policy.Defaults()
+		err := run(t, c.src, true, &s)
+		if err == nil || !strings.Contains(err.Error(), c.want) || len(err.Error()) > 1000 {
+			t.Errorf("%.40q: err = %.300v (%d bytes), want it to contain %q", c.src, err, len(fmt.Sprint(err)), c.want)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.starlark.net/syntax"
+
 	"github.com/sstar-project/sstar/policy"
 )
 
@@ -61,4 +63,29 @@ func TestSuggest(t *testing.T) {
 	if err := policy.NewSuggestion().Read(strings.NewReader("not json\n"), "bad.jsonl"); err == nil || !strings.Contains(err.Error(), "bad.jsonl:1: not a JSON Lines audit record") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// FuzzSuggest: whatever the logs hold (they are written by the runs
+// being reviewed), Suggest does not crash, and what it suggests is a
+// Starlark file that parses, with every path it read as a string in it,
+// so no record can add code to the policy it suggests.
+func FuzzSuggest(f *testing.F) {
+	f.Add(`{"seq":1,"run":"r","event":"open","args":["/srv/a","r",0]}` + "\n" + `{"run":"r","event":"subprocess.Popen","args":["/bin/x",[],"/",{"K":1}]}`)
+	f.Add(`{"event":"open","args":["/a\"),\nfail(1)#","r",0]}` + "\n" + `{"event":"os.rename","args":["/x/\n/y","/z"]}`)
+	f.Add(`{"event":"glob.glob","args":["/srv/*/x"]}` + "\n" + `{"event":"os.getenv","args":["A\"B"]}`)
+	f.Add(`{"event":"open","args":` + strings.Repeat("[", 20000) + `]}`)
+	f.Fuzz(func(t *testing.T, log string) {
+		s := policy.NewSuggestion()
+		if err := s.Read(strings.NewReader(log), "log"); err != nil {
+			return
+		}
+		out := s.String()
+		file, err := syntax.Parse("suggested.star", out, 0)
+		if err != nil {
+			t.Fatalf("the suggestion does not parse: %v\n%s", err, out)
+		}
+		if len(file.Stmts) != 1 {
+			t.Fatalf("the suggestion is %d statements, want the one policy.allow call:\n%s", len(file.Stmts), out)
+		}
+	})
 }

@@ -41,7 +41,7 @@ func (t *trustArgs) apply(b *starlark.Builtin, s *Settings) error {
 	if t.threshold != nil && t.threshold != starlark.None {
 		n, err := starlark.AsInt32(t.threshold)
 		if err != nil || n < 1 {
-			return fmt.Errorf("%s: threshold must be a number of keys from 1, got %s", b.Name(), t.threshold)
+			return fmt.Errorf("%s: threshold must be a number of keys from 1, got %s", b.Name(), got(t.threshold))
 		}
 		next.Threshold = n
 	}

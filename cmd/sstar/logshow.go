@@ -471,6 +471,9 @@ func parseArgs(raw json.RawMessage) []jnode {
 
 var errTooDeep = errors.New("nested too deep")
 
+// readNode recurses once per level, at most showDepth levels. (The line
+// went through json.Unmarshal first, which refuses nesting past 10,000;
+// a json.Decoder's Token does not, and nothing else bounds readNode.)
 func readNode(dec *json.Decoder, depth int) (jnode, error) {
 	if depth > showDepth {
 		return jnode{}, errTooDeep

@@ -698,7 +698,8 @@ func fromWrapper(keys []string, vals []starlark.Value, raws []json.RawMessage) (
 }
 
 // hashable turns the lists in v (which were tuples, since a list cannot
-// be a key or in a set) back into tuples.
+// be a key or in a set) back into tuples. v comes from parseFrom, so it
+// recurses at most MaxDepth+2 levels.
 func hashable(v starlark.Value) starlark.Value {
 	l, ok := v.(*starlark.List)
 	if !ok {

@@ -277,3 +277,25 @@ func FuzzAppendArgs(f *testing.F) {
 		}
 	})
 }
+
+// Parse is bounded by MaxDepth too (a log line is input an attacker may
+// have written): whatever AppendArgs writes parses back, and a line
+// nested a million deep, in arrays, objects or wrappers, is refused with
+// an error instead of recursing once per level.
+func TestParseDepth(t *testing.T) {
+	var deep starlark.Value = starlark.None
+	for range render.MaxDepth + 10 {
+		deep = list(deep)
+	}
+	if _, err := render.Parse(render.AppendArgs(nil, starlark.Tuple{deep}, 0)); err != nil {
+		t.Fatalf("what AppendArgs writes at the cap does not parse: %v", err)
+	}
+	const n = 1_000_000
+	for name, open := range map[string]string{"arrays": `[`, "objects": `{"k":`, "sets": `{"$set":[`} {
+		line := strings.Repeat(open, n)
+		_, err := render.Parse([]byte("[" + line))
+		if err == nil || !strings.Contains(err.Error(), "render: nested too deeply") {
+			t.Errorf("%s nested %d deep: err = %.200v", name, n, err)
+		}
+	}
+}
