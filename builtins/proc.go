@@ -206,7 +206,8 @@ func timeoutArg(fname string, v starlark.Value) (time.Duration, error) {
 	case starlark.Int:
 		s, ok := v.Int64()
 		if !ok || s > math.MaxInt64/int64(time.Second) {
-			return 0, fmt.Errorf("%s: timeout %v is too large", fname, v)
+			// By its size: an int of a million digits takes long to print.
+			return 0, fmt.Errorf("%s: timeout of %d bits is too large (at most %d seconds)", fname, v.BigInt().BitLen(), math.MaxInt64/int64(time.Second))
 		}
 		d = time.Duration(s) * time.Second
 	case starlark.Float:

@@ -30,6 +30,26 @@ func TestProcTimeoutKillsGroup(t *testing.T) {
 	waitGone(t, readPid(t, dir))
 }
 
+// A timeout too large for a duration is refused by its size, not printed
+// whole: an int of a million digits takes seconds to print, and the
+// message would be as long.
+func TestProcTimeoutTooLarge(t *testing.T) {
+	setupDir(t)
+	th, _ := newThread(t)
+	_, err := run(th, `
+def huge():
+    x = 1
+    for _ in range(400):
+        x = x << 500
+    return x
+
+proc.run(["true"], timeout = huge())
+`)
+	if err == nil || !strings.Contains(err.Error(), "timeout of 200001 bits is too large (at most 9223372036 seconds)") || len(err.Error()) > 200 {
+		t.Fatalf("error = %.300v", err)
+	}
+}
+
 // When the host's context ends (the script's --timeout, say), a running
 // child is killed with its process group, and none is started after.
 func TestProcContextKillsGroup(t *testing.T) {
