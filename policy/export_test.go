@@ -12,3 +12,5 @@ import (
 var RunAs = func(ctx context.Context, h *interp.Host, path string, system bool, s *Settings) error {
 	return run(ctx, h, s.Opener(), path, system, 0, s)
 }
+
+var MinimalPaths = minimalPaths

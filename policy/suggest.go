@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -191,16 +192,20 @@ func collapseFiles(set map[string]bool) ([]string, map[string]string) {
 	return keys(out), notes
 }
 
-// minimalPaths drops every path under another one of the sorted list.
+// minimalPaths drops every path under another one of the sorted list,
+// by looking up each path's directories (linear in the list: comparing
+// every pair stalled on a log with many thousands of paths).
 func minimalPaths(sorted []string) []string {
+	in := make(map[string]bool, len(sorted))
+	for _, p := range sorted {
+		in[p] = true
+	}
 	var out []string
 	for _, p := range sorted {
 		covered := false
-		for _, q := range out {
-			if underPath(p, q) {
-				covered = true
-				break
-			}
+		for d := p; d != "/" && d != "." && !covered; {
+			d = path.Dir(d)
+			covered = in[d]
 		}
 		if !covered {
 			out = append(out, p)

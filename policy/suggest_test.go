@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,4 +89,25 @@ func FuzzSuggest(f *testing.F) {
 			t.Fatalf("the suggestion is %d statements, want the one policy.allow call:\n%s", len(file.Stmts), out)
 		}
 	})
+}
+
+// minimalPaths keeps the paths no other one covers, by directory, not by
+// string prefix, and in time linear in the list: comparing every pair
+// stalled on a log with many thousands of paths.
+func TestMinimalPaths(t *testing.T) {
+	got := policy.MinimalPaths([]string{"/a/b", "/a/b-c", "/a/b/c", "/a/b/c/d", "/x", "/x/y", "/z/w"})
+	if want := []string{"/a/b", "/a/b-c", "/x", "/z/w"}; !slices.Equal(got, want) {
+		t.Errorf("minimalPaths = %q, want %q", got, want)
+	}
+	if got := policy.MinimalPaths([]string{"/", "/etc", "/usr/bin/x"}); !slices.Equal(got, []string{"/"}) {
+		t.Errorf("minimalPaths under / = %q", got)
+	}
+	var many []string
+	for i := range 200_000 {
+		many = append(many, fmt.Sprintf("/data/d%d/f%d", i%1000, i))
+	}
+	slices.Sort(many)
+	if got := policy.MinimalPaths(many); len(got) != len(many) {
+		t.Errorf("%d of %d distinct files kept", len(got), len(many))
+	}
 }
