@@ -11,15 +11,8 @@ package rsyslogtest
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -31,6 +24,7 @@ import (
 	"time"
 
 	sslog "github.com/sstar-project/sstar/audit/syslog"
+	"github.com/sstar-project/sstar/internal/testcert"
 )
 
 // Options say which inputs the server has. It always listens on TCP
@@ -154,7 +148,7 @@ func (s *Server) start(tcpPort int) error {
 	fmt.Fprintf(&conf, "global(workDirectory=%q maxMessageSize=%q net.enableDNS=\"off\"", s.Dir, maxSize)
 	if s.TLS {
 		fmt.Fprintf(&conf, " defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q",
-			s.CAFile, filepath.Join(s.Dir, "server.pem"), filepath.Join(s.Dir, "server.key"))
+			s.CAFile, filepath.Join(s.Dir, testcert.ServerCert), filepath.Join(s.Dir, testcert.ServerKey))
 	}
 	conf.WriteString(")\n")
 	if s.TLS {
@@ -371,59 +365,12 @@ func freeUDPPort() (int, error) {
 }
 
 // makeCerts makes a CA and a server certificate for 127.0.0.1 and
-// localhost signed by it.
+// localhost signed by it (and a client certificate, unused here).
 func (s *Server) makeCerts() error {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	if err := testcert.Make(s.Dir); err != nil {
 		return err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sstar test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	s.CAFile = filepath.Join(s.Dir, "ca.pem")
-	for _, f := range []struct {
-		name, typ string
-		der       []byte
-	}{{"ca.pem", "CERTIFICATE", caDER}, {"server.pem", "CERTIFICATE", der}, {"server.key", "PRIVATE KEY", keyDER}} {
-		b := pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der})
-		if err := os.WriteFile(filepath.Join(s.Dir, f.name), b, 0o600); err != nil {
-			return err
-		}
-	}
+	s.CAFile = filepath.Join(s.Dir, testcert.CA)
 	return nil
 }
 

@@ -29,10 +29,21 @@ const (
 
 // Write makes a CA, a server certificate and a client certificate
 // signed by it, valid for a day, and writes them and their keys (PEM,
-// PKCS #8) to dir.
+// PKCS #8) to dir; it fails the test if it cannot.
 func Write(t testing.TB, dir string) {
 	t.Helper()
-	caKey := newKey(t)
+	if err := Make(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Make is Write for callers without a test: a harness starting a
+// server. It returns what went wrong.
+func Make(dir string) error {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
@@ -45,12 +56,20 @@ func Write(t testing.TB, dir string) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	ca, _ := x509.ParseCertificate(caDER)
-	write(t, dir, CA, "CERTIFICATE", caDER)
-	leaf := func(serial int64, name string, ips []net.IP, usage x509.ExtKeyUsage, certFile, keyFile string) {
-		key := newKey(t)
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return err
+	}
+	if err := write(dir, CA, "CERTIFICATE", caDER); err != nil {
+		return err
+	}
+	leaf := func(serial int64, name string, ips []net.IP, usage x509.ExtKeyUsage, certFile, keyFile string) error {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(serial),
 			Subject:      pkix.Name{CommonName: name},
@@ -63,30 +82,24 @@ func Write(t testing.TB, dir string) {
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		write(t, dir, certFile, "CERTIFICATE", der)
-		write(t, dir, keyFile, "PRIVATE KEY", keyDER)
+		if err := write(dir, certFile, "CERTIFICATE", der); err != nil {
+			return err
+		}
+		return write(dir, keyFile, "PRIVATE KEY", keyDER)
 	}
-	leaf(2, "localhost", []net.IP{net.IPv4(127, 0, 0, 1)}, x509.ExtKeyUsageServerAuth, ServerCert, ServerKey)
-	leaf(3, "sstar-client", nil, x509.ExtKeyUsageClientAuth, ClientCert, ClientKey)
+	if err := leaf(2, "localhost", []net.IP{net.IPv4(127, 0, 0, 1)}, x509.ExtKeyUsageServerAuth, ServerCert, ServerKey); err != nil {
+		return err
+	}
+	return leaf(3, "sstar-client", nil, x509.ExtKeyUsageClientAuth, ClientCert, ClientKey)
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func write(t testing.TB, dir, name, typ string, der []byte) {
+func write(dir, name, typ string, der []byte) error {
 	b := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-	if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return os.WriteFile(filepath.Join(dir, name), b, 0o600)
 }
