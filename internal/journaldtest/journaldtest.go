@@ -114,22 +114,30 @@ func Start(t testing.TB) *Journald {
 	j.done = make(chan struct{})
 	go func() { cmd.Wait(); close(j.done) }()
 	t.Cleanup(j.Stop)
+	waitReady(t, "journald", "create its socket", j.done, j.Output, func() bool {
+		_, err := os.Stat(j.Socket)
+		return err == nil
+	})
+	return j
+}
+
+// waitReady waits up to 20 s for ready, failing the test if the daemon
+// named exits first (done is closed) or does not get there (what it did
+// not do), with what the daemon printed.
+func waitReady(t testing.TB, daemon, what string, done <-chan struct{}, output func() string, ready func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(j.Socket); err == nil {
-			break
-		}
+	for !ready() {
 		select {
-		case <-j.done:
-			t.Fatalf("journald exited at start:\n%s", j.Output())
+		case <-done:
+			t.Fatalf("%s exited at start:\n%s", daemon, output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("journald did not create its socket within 20s:\n%s", j.Output())
+			t.Fatalf("%s did not %s within 20s:\n%s", daemon, what, output())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return j
 }
 
 // Output returns what journald itself printed.

@@ -118,22 +118,13 @@ func (r *Remote) Start(conf string) {
 	r.done = make(chan struct{})
 	go func() { r.cmd.Wait(); close(r.done) }()
 	t.Cleanup(r.Stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port)); err == nil {
+	waitReady(t, "systemd-journal-remote", "listen", r.done, r.Output, func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port))
+		if err == nil {
 			c.Close()
-			return
 		}
-		select {
-		case <-r.done:
-			t.Fatalf("systemd-journal-remote exited at start:\n%s", r.Output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("systemd-journal-remote did not listen within 20s:\n%s", r.Output())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err == nil
+	})
 }
 
 // Output returns what systemd-journal-remote printed.
