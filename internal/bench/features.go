@@ -150,15 +150,7 @@ func (fr featureResults) rateRow(workload, name string, limit *Limit) (Row, *Mic
 	row := Row{Workload: workload}
 	m, why, failed := fr.find(name)
 	if m == nil {
-		row.Sstar = why
-		if limit != nil {
-			b := Unmeasured(*limit, why)
-			if failed {
-				b.Status = Fail
-			}
-			row.Budget = &b
-		}
-		return row, nil
+		return missingRow(row, why, failed, limit), nil
 	}
 	e := m.Estimate("events/s")
 	row.Sstar = rateCell(e)
@@ -218,13 +210,7 @@ func (h *harness) featureRows() error {
 	row = Row{Workload: "loading 500 modules, one catalog, in one process (interp BenchmarkLoadCatalog)", Versus: "plain host, unverified, same process"}
 	m, why, failed := fr.find("BenchmarkLoadCatalog")
 	if m == nil {
-		row.Sstar = why
-		b := Unmeasured(Budgets[CatalogLoading], why)
-		if failed {
-			b.Status = Fail
-		}
-		row.Budget = &b
-		add(row)
+		add(missingRow(row, why, failed, &Budgets[CatalogLoading]))
 	} else {
 		e := m.Estimate("catalog/plain")
 		row.Sstar = timeEstimateCell(m.Estimate("catalog-ms").scale(1e6))
@@ -258,25 +244,27 @@ func (h *harness) featureRows() error {
 	return nil
 }
 
+// missingRow is the row of a benchmark that gave no result, saying why,
+// and its budget, if any, unmeasured (a skip: a prerequisite is missing)
+// or failed.
+func missingRow(row Row, why string, failed bool, limit *Limit) Row {
+	row.Sstar = why
+	if limit != nil {
+		b := Unmeasured(*limit, why)
+		if failed {
+			b.Status = Fail
+		}
+		row.Budget = &b
+	}
+	return row
+}
+
 // hardeningRows adds the rows of what the seccomp filter, declared
 // permissions and the isolation API cost, from their packages' own
 // benchmarks: each runs its ways in turn in one benchmark and reports
 // their medians and the per-iteration ratio, here the median over
 // rounds with an interval.
 func (h *harness) hardeningRows(fr featureResults, add func(Row)) {
-	// missing is the row of a benchmark that gave no result, and its
-	// budget, if any, unmeasured (a skip: no root) or failed.
-	missing := func(row Row, why string, failed bool, limit *Limit) Row {
-		row.Sstar = why
-		if limit != nil {
-			b := Unmeasured(*limit, why)
-			if failed {
-				b.Status = Fail
-			}
-			row.Budget = &b
-		}
-		return row
-	}
 	ms := func(m *Micro, unit string) string { return timeEstimateCell(m.Estimate(unit).scale(1e6)) }
 	us := func(m *Micro, unit string) string { return timeEstimateCell(m.Estimate(unit).scale(1e3)) }
 
@@ -289,7 +277,7 @@ func (h *harness) hardeningRows(fr featureResults, add func(Row)) {
 			Versus: "the same child without the filter, in turn"}
 		m, why, failed := fr.find(name)
 		if m == nil {
-			add(missing(row, why, failed, nil))
+			add(missingRow(row, why, failed, nil))
 			continue
 		}
 		row.Sstar, row.Base, row.Ratio = ms(m, "filter-ms/run"), ms(m, "none-ms/run"), m.Estimate("filter/none").String()
@@ -297,7 +285,7 @@ func (h *harness) hardeningRows(fr featureResults, add func(Row)) {
 	}
 	row := Row{Workload: "seccomp filter: building and installing it, once per process (harden BenchmarkInstall, asm)"}
 	if m, why, failed := fr.find("BenchmarkInstall"); m == nil {
-		add(missing(row, why, failed, nil))
+		add(missingRow(row, why, failed, nil))
 	} else {
 		row.Sstar = us(m, "asm-µs/install")
 		add(row)
@@ -315,7 +303,7 @@ func (h *harness) hardeningRows(fr featureResults, add func(Row)) {
 			Versus: "sstar under the same system policy without policy.allow, in turn"}
 		m, why, failed := fr.find(name)
 		if m == nil {
-			add(missing(row, why, failed, &Budgets[w.limit]))
+			add(missingRow(row, why, failed, &Budgets[w.limit]))
 			continue
 		}
 		e := m.Estimate("with/without")
@@ -328,7 +316,7 @@ func (h *harness) hardeningRows(fr featureResults, add func(Row)) {
 	row = Row{Workload: "isolation API: sandbox.Run of a three-line configuration script, per evaluation (sandbox BenchmarkRun)",
 		Versus: "the same script run by go.starlark.net in the embedding process"}
 	if m, why, failed := fr.find("BenchmarkRun"); m == nil {
-		add(missing(row, why, failed, nil))
+		add(missingRow(row, why, failed, nil))
 	} else {
 		row.Sstar, row.Base = us(m, "µs/eval"), us(m, "in-process-µs/eval")
 		row.Ratio = RatioEstimate(m.Samples["µs/eval"], m.Samples["in-process-µs/eval"]).String()
