@@ -247,7 +247,7 @@ func addPathRule(ruleset int, path string, rights landlock.AccessFSSet) error {
 // does that itself (LANDLOCK_RESTRICT_SELF_TSYNC). Before it, Landlock
 // restricts only the calling thread: go-landlock's psx signals every
 // thread of the process, and each restricts itself, which costs about
-// 30 µs a thread (cmd/sstar confines before the threads of its signal
+// 40 µs a thread (cmd/sstar confines before the threads of its signal
 // handling and timers exist). landlock_restrict_self needs no_new_privs
 // on the thread; DenyXattrWrites has set it on every thread already
 // (SECCOMP_FILTER_FLAG_TSYNC carries it to all threads), so setting it
