@@ -78,6 +78,10 @@ type PathRule struct {
 	Path   string
 	Access Access
 	Why    string
+	// IfExists leaves the rule out, without a gap in the outcome, if
+	// nothing is at Path (the loader's directories, which differ
+	// between distributions).
+	IfExists bool
 }
 
 // A Confinement is what the kernel is asked to restrict, for sstar and
@@ -120,6 +124,10 @@ func ABI() int {
 // What the kernel cannot enforce (an ABI without network rules, a rule
 // path that does not exist) is left out and listed in the outcome; with
 // require such a gap is an error instead, and nothing is restricted.
+//
+// Each rule's path is looked up once: opened with O_PATH, which is what
+// the kernel takes as the rule's file hierarchy, and the descriptor,
+// not the path, tells a directory from a file.
 func Confine(c Confinement, require bool) (Outcome, error) {
 	out := Outcome{ABI: ABI()}
 	var cfg landlock.Config
@@ -136,21 +144,36 @@ func Confine(c Confinement, require bool) (Outcome, error) {
 	if missing := c.Handled.rights() &^ cfg.HandledAccessFS; out.ABI > 0 && missing != 0 {
 		out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("%v: needs a newer Landlock ABI than %d", missing, out.ABI))
 	}
-	var rules []landlock.Rule
+	net := landlock.AccessNetSet(0)
+	if c.Connect && cfg.HandledAccessNet&ll.AccessNetConnectTCP != 0 {
+		net = ll.AccessNetConnectTCP
+	}
+	ruleset := -1
+	if handled != 0 || net != 0 {
+		fd, err := ll.LandlockCreateRuleset(&ll.RulesetAttr{HandledAccessFS: uint64(handled), HandledAccessNet: uint64(net)}, 0)
+		if err != nil {
+			return out, fmt.Errorf("harden: landlock: landlock_create_ruleset: %w", err)
+		}
+		ruleset = fd
+		defer unix.Close(ruleset)
+	}
+	// A rule has rights only in a handled category: then there is a
+	// ruleset to add it to.
 	for _, r := range c.Paths {
 		rights := r.Access.rights() & handled
 		if rights == 0 {
 			continue
 		}
-		fi, err := os.Stat(r.Path)
-		if err != nil {
-			out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("%s %s: the kernel grants only existing paths: %v", r.Access, r.Path, errors.Unwrap(err)))
+		if err := addPathRule(ruleset, r.Path, rights); err != nil {
+			var missing *missingPath
+			if !errors.As(err, &missing) {
+				return out, fmt.Errorf("harden: landlock: %w", err)
+			}
+			if !r.IfExists || !errors.Is(missing.err, unix.ENOENT) {
+				out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("%s %s: the kernel grants only existing paths: %v", r.Access, r.Path, missing.err))
+			}
 			continue
 		}
-		if !fi.IsDir() {
-			rights &= fileRights
-		}
-		rules = append(rules, landlock.PathAccess(rights, r.Path))
 		desc := r.Access.String() + " " + r.Path
 		if r.Why != "" {
 			desc += " (implied: " + r.Why + ")"
@@ -159,63 +182,90 @@ func Confine(c Confinement, require bool) (Outcome, error) {
 	}
 	if psxReadsTaskDir && out.ABI < 8 && handled&ll.AccessFSReadDir != 0 {
 		task := "/proc/" + strconv.Itoa(os.Getpid()) + "/task"
-		rules = append(rules, landlock.PathAccess(ll.AccessFSReadDir, task))
+		if err := addPathRule(ruleset, task, ll.AccessFSReadDir); err != nil {
+			return out, fmt.Errorf("harden: landlock: %w", err)
+		}
 		out.Rules = append(out.Rules, "read-dir "+task+" (implied: psx, a cgo build)")
 	}
-	net := landlock.AccessNetSet(0)
-	if c.Connect {
-		if cfg.HandledAccessNet&ll.AccessNetConnectTCP != 0 {
-			net = ll.AccessNetConnectTCP
-			ports := slices.Clone(c.Ports)
-			slices.Sort(ports)
-			for _, p := range slices.Compact(ports) {
-				rules = append(rules, landlock.ConnectTCP(p))
-				out.Rules = append(out.Rules, "connect_tcp "+strconv.Itoa(int(p)))
+	if c.Connect && net == 0 && out.ABI > 0 {
+		out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("connect: TCP rules need Landlock ABI 4, the kernel has %d", out.ABI))
+	}
+	if net != 0 {
+		ports := slices.Clone(c.Ports)
+		slices.Sort(ports)
+		for _, p := range slices.Compact(ports) {
+			if err := ll.LandlockAddNetPortRule(ruleset, &ll.NetPortAttr{AllowedAccess: uint64(net), Port: uint64(p)}, 0); err != nil {
+				return out, fmt.Errorf("harden: landlock: landlock_add_rule connect_tcp %d: %w", p, err)
 			}
-		} else if out.ABI > 0 {
-			out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("connect: TCP rules need Landlock ABI 4, the kernel has %d", out.ABI))
+			out.Rules = append(out.Rules, "connect_tcp "+strconv.Itoa(int(p)))
 		}
 	}
 	if require && len(out.NotEnforced) > 0 {
 		return out, fmt.Errorf("the kernel cannot enforce every declared permission (kernel=\"require\"): %s", strings.Join(out.NotEnforced, "; "))
 	}
-	if handled == 0 && net == 0 {
+	if ruleset < 0 {
 		return out, nil
 	}
-	cfg = landlock.Config{HandledAccessFS: handled, HandledAccessNet: net}
-	if err := restrict(cfg, out.ABI, rules); err != nil {
+	if err := restrict(ruleset, out.ABI); err != nil {
 		return out, fmt.Errorf("harden: landlock: %w", err)
 	}
 	return out, nil
 }
 
-// restrict enforces the ruleset on every thread. From ABI 8 the kernel
-// does that itself (go-landlock's Restrict passes
-// LANDLOCK_RESTRICT_SELF_TSYNC). Before it, go-landlock sets
-// no_new_privs and then restricts on each thread in turn (psx: a signal
-// to every thread), which costs two rounds of signals; DenyXattrWrites
-// has set no_new_privs on every thread already (SECCOMP_FILTER_FLAG_TSYNC
-// carries it to all threads), so one round is enough. A thread without
-// it makes landlock_restrict_self fail with EPERM: then the full
-// sequence runs, and any error stops sstar.
-func restrict(cfg landlock.Config, abi int, rules []landlock.Rule) error {
-	if abi >= 8 {
-		return cfg.Restrict(rules...)
-	}
-	nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
-	if err != nil || nnp != 1 {
-		return cfg.Restrict(rules...)
-	}
-	fd, flags, err := cfg.NewRulesetFD(rules...)
-	if err != nil || fd < 0 {
-		return err
+// A missingPath is a rule's path that could not be opened: the kernel
+// has nothing to make a rule of.
+type missingPath struct {
+	path string
+	err  error
+}
+
+func (e *missingPath) Error() string { return "open " + e.path + ": " + e.err.Error() }
+
+// addPathRule adds to ruleset the rule granting rights to the file
+// hierarchy at path; only the rights a file can have if it is not a
+// directory.
+func addPathRule(ruleset int, path string, rights landlock.AccessFSSet) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &missingPath{path, err}
 	}
 	defer unix.Close(fd)
-	err = ll.AllThreadsLandlockRestrictSelf(fd, flags)
-	if errors.Is(err, unix.EPERM) {
-		if err = ll.AllThreadsPrctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err == nil {
-			err = ll.AllThreadsLandlockRestrictSelf(fd, flags)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("fstat %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		rights &= fileRights
+	}
+	if err := ll.LandlockAddPathBeneathRule(ruleset, &ll.PathBeneathAttr{AllowedAccess: uint64(rights), ParentFd: fd}, 0); err != nil {
+		return fmt.Errorf("landlock_add_rule %s: %w", path, err)
+	}
+	return nil
+}
+
+// restrict enforces the ruleset on every thread. From ABI 8 the kernel
+// does that itself (LANDLOCK_RESTRICT_SELF_TSYNC). Before it, Landlock
+// restricts only the calling thread: go-landlock's psx signals every
+// thread of the process, and each restricts itself, which costs about
+// 40 µs a thread (cmd/sstar confines before the threads of its signal
+// handling and timers exist). landlock_restrict_self needs no_new_privs
+// on the thread; DenyXattrWrites has set it on every thread already
+// (SECCOMP_FILTER_FLAG_TSYNC carries it to all threads), so setting it
+// here, another round of signals, is needed only without that.
+func restrict(ruleset, abi int) error {
+	if nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err != nil || nnp != 1 {
+		if err := ll.AllThreadsPrctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 		}
 	}
-	return err
+	if abi >= 8 {
+		if err := ll.LandlockRestrictSelf(ruleset, ll.FlagRestrictSelfTSync); err != nil {
+			return fmt.Errorf("landlock_restrict_self: %w", err)
+		}
+		return nil
+	}
+	if err := ll.AllThreadsLandlockRestrictSelf(ruleset, 0); err != nil {
+		return fmt.Errorf("landlock_restrict_self: %w", err)
+	}
+	return nil
 }

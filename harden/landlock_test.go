@@ -8,7 +8,7 @@ import (
 // With require, a grant the kernel cannot enforce (here a path that does
 // not exist, which no kernel can make a rule of) is an error, and Confine
 // returns before restricting anything: this test process stays
-// unconfined. The restriction itself is tested on real children by the
+// unconfined. A missing path marked IfExists is no gap. The restriction itself is tested on real children by the
 // stories policy_allow*.txt (cmd/sstar), each in a process of its own.
 func TestConfineRequireRefusesGaps(t *testing.T) {
 	if ABI() == 0 {
@@ -17,6 +17,7 @@ func TestConfineRequireRefusesGaps(t *testing.T) {
 	c := Confinement{Handled: Read | Write, Paths: []PathRule{
 		{Path: t.TempDir(), Access: Read},
 		{Path: "/nonexistent/sstar-grant", Access: Write},
+		{Path: "/nonexistent/sstar-loader", Access: Read, IfExists: true},
 	}}
 	out, err := Confine(c, true)
 	if err == nil || !strings.Contains(err.Error(), `kernel="require"`) || !strings.Contains(err.Error(), "/nonexistent/sstar-grant: the kernel grants only existing paths") {

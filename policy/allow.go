@@ -375,10 +375,10 @@ var LoaderPaths = []string{"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.
 // whatever its ABI. Besides the declared grants it implies: the script's
 // directory, read and exec, because sstar reads its code (the script,
 // the modules it loads, catalogs) after it restricted itself and asks
-// the kernel whether it would execute each (AT_EXECVE_CHECK); the
-// LoaderPaths; /dev/null, read and write, which a child without
-// standard input gets; and the catalog state directory, read and write,
-// if there is one. Modules loaded from outside the script's directory
+// the kernel whether it would execute each (AT_EXECVE_CHECK); those of
+// the LoaderPaths that exist (IfExists: Confine looks each up once);
+// /dev/null, read and write, which a child without standard input gets;
+// and the catalog state directory, read and write, if there is one. Modules loaded from outside the script's directory
 // need a read= grant.
 func (s *Settings) Confinement(script string) (harden.Confinement, []string) {
 	p := &s.Permissions
@@ -399,9 +399,7 @@ func (s *Settings) Confinement(script string) (harden.Confinement, []string) {
 	if c.Handled != 0 {
 		c.Paths = append(c.Paths, harden.PathRule{Path: filepath.Dir(script), Access: harden.Read | harden.Exec, Why: "code"})
 		for _, l := range LoaderPaths {
-			if _, err := os.Stat(l); err == nil {
-				c.Paths = append(c.Paths, harden.PathRule{Path: l, Access: harden.Read | harden.Exec, Why: "loader"})
-			}
+			c.Paths = append(c.Paths, harden.PathRule{Path: l, Access: harden.Read | harden.Exec, Why: "loader", IfExists: true})
 		}
 		c.Paths = append(c.Paths, harden.PathRule{Path: os.DevNull, Access: harden.Read | harden.Write, Why: "/dev/null"})
 		if s.StateDir != "" {

@@ -367,6 +367,17 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		return s.refuse(stderr, audit.RunStdin, "reading code from standard input; put the code in a file, stamp it, and run the file")
 	}
 
+	// Without --policy files the system policy had the last word, and
+	// the restriction goes in now: before the signal trap and the
+	// limits' timers, whose goroutines make the Go runtime start more
+	// threads, each of which Landlock before ABI 8 must restrict in turn
+	// (harden.Confine). With them it waits until they ran.
+	confined := len(f.policies) == 0
+	if confined {
+		if status := s.confine(stderr, f.remaining[0]); status != exitOK {
+			return status
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Signals are caught only when there is a record to end: without
@@ -422,8 +433,10 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}
 	defer stop()
 	ctx = limited
-	if status := s.confine(stderr, f.remaining[0]); status != exitOK {
-		return status
+	if !confined {
+		if status := s.confine(stderr, f.remaining[0]); status != exitOK {
+			return status
+		}
 	}
 	globals, runErr = s.host.Exec(ctx, interp.Exec{
 		Path:     f.remaining[0],
