@@ -8,8 +8,9 @@ import (
 // With require, a grant the kernel cannot enforce (here a path that does
 // not exist, which no kernel can make a rule of) is an error, and Confine
 // returns before restricting anything: this test process stays
-// unconfined. A missing path marked IfExists is no gap. The restriction itself is tested on real children by the
-// stories policy_allow*.txt (cmd/sstar), each in a process of its own.
+// unconfined. A missing path marked IfExists is no gap. The restriction
+// itself is tested on real children by the stories policy_allow*.txt
+// (cmd/sstar), each in a process of its own.
 func TestConfineRequireRefusesGaps(t *testing.T) {
 	if ABI() == 0 {
 		t.Skip("needs a kernel with Landlock")

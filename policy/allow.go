@@ -378,8 +378,8 @@ var LoaderPaths = []string{"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.
 // the kernel whether it would execute each (AT_EXECVE_CHECK); those of
 // the LoaderPaths that exist (IfExists: Confine looks each up once);
 // /dev/null, read and write, which a child without standard input gets;
-// and the catalog state directory, read and write, if there is one. Modules loaded from outside the script's directory
-// need a read= grant.
+// and the catalog state directory, read and write, if there is one.
+// Modules loaded from outside the script's directory need a read= grant.
 func (s *Settings) Confinement(script string) (harden.Confinement, []string) {
 	p := &s.Permissions
 	var c harden.Confinement
