@@ -207,7 +207,7 @@ func timeoutArg(fname string, v starlark.Value) (time.Duration, error) {
 		s, ok := v.Int64()
 		if !ok || s > math.MaxInt64/int64(time.Second) {
 			// By its size: an int of a million digits takes long to print.
-			return 0, fmt.Errorf("%s: timeout of %d bits is too large (at most %d seconds)", fname, v.BigInt().BitLen(), math.MaxInt64/int64(time.Second))
+			return 0, fmt.Errorf("%s: timeout of %d bits (over %d seconds) is too large", fname, v.BigInt().BitLen(), math.MaxInt64/int64(time.Second))
 		}
 		d = time.Duration(s) * time.Second
 	case starlark.Float:
