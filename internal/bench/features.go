@@ -198,6 +198,15 @@ func (h *harness) featureRows() error {
 		row.Ratio = RELPCost(relp, tcp).String() + " cost per event"
 	}
 	add(row)
+	// The same with every CPU kept from idling by a SCHED_IDLE busy loop:
+	// what the round trip costs when neither side's CPU must wake up.
+	row, relp = fr.rateRow("RELP sink, the CPUs kept awake (audit/relp BenchmarkDelivery/relp-awake)", "BenchmarkDelivery/relp-awake", nil)
+	tcpRow, tcp = fr.rateRow("", "BenchmarkDelivery/syslog-tcp-awake", nil)
+	row.Base, row.Versus = tcpRow.Sstar, "plain syslog over TCP, the CPUs kept awake, same run (BenchmarkDelivery/syslog-tcp-awake)"
+	if relp != nil && tcp != nil {
+		row.Ratio = RELPCost(relp, tcp).String() + " cost per event"
+	}
+	add(row)
 
 	row, _ = fr.rateRow("journald sink: entries by the native protocol (audit/journald BenchmarkJournald)", "BenchmarkJournald", &Budgets[JournaldRate])
 	add(row)
