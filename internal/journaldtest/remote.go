@@ -139,18 +139,7 @@ func (r *Remote) Stop() {
 	if r.cmd == nil {
 		return
 	}
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-		r.cmd.Process.Kill()
-		<-r.done
-	}
+	stop(r.cmd, r.done)
 }
 
 // Upload runs systemd-journal-upload once, with conf as its
