@@ -103,12 +103,18 @@ func checkEntries(t *testing.T, got []map[string]any, sent []audit.Event) {
 }
 
 func TestEntries(t *testing.T) {
-	j := journaldtest.Start(t)
+	sendAll(t, journaldtest.Start(t), 1000)
+}
+
+// sendAll sends n events to j through a fan-out, checks that every one
+// arrived with its fields, and returns them and the run's id.
+func sendAll(t *testing.T, j *journaldtest.Journald, n int) (evs []audit.Event, run string) {
+	t.Helper()
 	f, _, err := dial(journald.Options{Socket: j.Socket})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, j.Output())
 	}
-	evs := events(1000)
+	evs = events(n)
 	for i, ev := range evs {
 		if err := f.Hook(ev); err != nil {
 			t.Fatalf("event %d: %v", i, err)
@@ -118,6 +124,7 @@ func TestEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkArrived(t, j, evs, f.Run())
+	return evs, f.Run()
 }
 
 // A fleet: the host's journal, with sstar's entries in it, is sent by
@@ -128,20 +135,7 @@ func TestEntries(t *testing.T) {
 func TestUploadToCentral(t *testing.T) {
 	central := journaldtest.NewRemote(t)
 	j := journaldtest.Start(t)
-	f, _, err := dial(journald.Options{Socket: j.Socket})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, j.Output())
-	}
-	evs := events(300)
-	for i, ev := range evs {
-		if err := f.Hook(ev); err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checkArrived(t, j, evs, f.Run())
+	evs, run := sendAll(t, j, 300)
 	j.Stop() // journald syncs the journal files, which are then complete
 
 	central.Start(docblock.Replace(t, docblock.Find(t, "sinks.md", "# central: /etc/systemd/journal-remote.conf"),
@@ -161,7 +155,7 @@ func TestUploadToCentral(t *testing.T) {
 		}
 	}
 	central.Stop() // closes the central journal files
-	checkEntries(t, central.Entries("SSTAR_RUN="+f.Run()), evs)
+	checkEntries(t, central.Entries("SSTAR_RUN="+run), evs)
 }
 
 // An entry larger than a datagram may be goes through a sealed memfd,
