@@ -324,34 +324,8 @@ func TestUserNamespace(t *testing.T) {
 func TestAuditd(t *testing.T) {
 	kaudittest.Enable(t)
 	d := kaudittest.StartAuditd(t)
-	f, _ := dial(t)
-	evs := events(50)
-	for i, ev := range evs {
-		if err := f.Hook(ev); err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
-	}
-	f.Close()
 	// flush = SYNC: each record is on disk before auditd takes the next.
-	var recs []kaudittest.Record
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		recs = recs[:0]
-		out, err := d.Search("-m", "TRUSTED_APP", "--raw")
-		for _, line := range strings.Split(out, "\n") {
-			if strings.Contains(line, `run="`+f.Run()+`"`) {
-				recs = append(recs, kaudittest.Record{Type: kaudit.RecordType, Text: strings.TrimPrefix(line, "type=TRUSTED_APP msg=")})
-			}
-		}
-		if len(recs) >= len(evs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records in auditd's log after 20s; %v", len(recs), len(evs), err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	checkArrived(t, entries(t, recs), evs, f.Run())
+	sendAndFind(t, d, 50, 20*time.Second, func() string { return "" })
 	if out, err := d.Search("-m", "TRUSTED_APP", "-i"); err != nil || !strings.Contains(out, `event=open`) && !strings.Contains(out, `event="open"`) {
 		t.Errorf("ausearch -i shows no event=open: %v\n%.2000s", err, out)
 	}
@@ -385,8 +359,18 @@ func TestForwardToCentral(t *testing.T) {
 				// the test, not halt the machine.
 				"network_failure_action = halt", "network_failure_action = syslog")
 		})
+	sendAndFind(t, central, 50, 30*time.Second, func() string {
+		return "\nhost:\n" + host.Output() + "\ncentral:\n" + central.Output()
+	})
+}
+
+// sendAndFind sends n events, waits up to wait for their records in d's
+// log (ausearch), and checks that they parse back to the events;
+// describe adds to the message of a failure.
+func sendAndFind(t *testing.T, d *kaudittest.Auditd, n int, wait time.Duration, describe func() string) {
+	t.Helper()
 	f, _ := dial(t)
-	evs := events(50)
+	evs := events(n)
 	for i, ev := range evs {
 		if err := f.Hook(ev); err != nil {
 			t.Fatalf("event %d: %v", i, err)
@@ -394,10 +378,10 @@ func TestForwardToCentral(t *testing.T) {
 	}
 	f.Close()
 	var recs []kaudittest.Record
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		recs = recs[:0]
-		out, err := central.Search("-m", "TRUSTED_APP", "--raw")
+		out, err := d.Search("-m", "TRUSTED_APP", "--raw")
 		for _, line := range strings.Split(out, "\n") {
 			if strings.Contains(line, `run="`+f.Run()+`"`) {
 				_, rec, _ := strings.Cut(line, "type=TRUSTED_APP msg=")
@@ -408,7 +392,7 @@ func TestForwardToCentral(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d records in the central auditd's log after 30s; %v\nhost:\n%s\ncentral:\n%s", len(recs), len(evs), err, host.Output(), central.Output())
+			t.Fatalf("%d of %d records in the auditd's log after %s; %v%s", len(recs), len(evs), wait, err, describe())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
