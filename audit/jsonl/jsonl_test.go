@@ -37,6 +37,20 @@ func openRun(path string) (*record.Fanout, error) {
 	return f, nil
 }
 
+// openTicked opens a log in a new directory with one event written.
+func openTicked(t *testing.T) (string, *record.Fanout) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := openRun(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Hook(tick(0)); err != nil {
+		t.Fatal(err)
+	}
+	return path, l
+}
+
 func tick(i int) audit.Event {
 	return audit.NewEvent("tick", starlark.MakeInt(i), starlark.String(fmt.Sprintf("event %d", i)))
 }
@@ -273,14 +287,7 @@ func TestRemovedLogFailsClosed(t *testing.T) {
 // Lines written in the last millisecond before Close, after the file was
 // removed, make Close fail: the run ends failed, not silently.
 func TestRemovedLogFailsAtClose(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := openRun(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Hook(tick(0)); err != nil {
-		t.Fatal(err)
-	}
+	path, l := openTicked(t)
 	os.Remove(path)
 	l.Hook(tick(1)) // within the millisecond, or not: Close must fail either way
 	if err := l.Close(); !errors.Is(err, audit.ErrNotRecorded) || !strings.Contains(err.Error(), "removed") {
@@ -393,15 +400,8 @@ func (panicky) Type() string   { return "panicky" }
 // does: an event it could not render is not recorded, and the run fails
 // closed, with what the log had before intact.
 func TestPanicWhileRecordingFailsClosed(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := openRun(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Hook(tick(0)); err != nil {
-		t.Fatal(err)
-	}
-	err = l.Hook(audit.NewEvent("app.bad", panicky{}))
+	path, l := openTicked(t)
+	err := l.Hook(audit.NewEvent("app.bad", panicky{}))
 	if !errors.Is(err, audit.ErrNotRecorded) || !strings.Contains(err.Error(), "String of a buggy value") {
 		t.Fatalf("Hook of an event that panics = %v, want ErrNotRecorded with the panic", err)
 	}
