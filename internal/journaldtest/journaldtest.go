@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sstar-project/sstar/internal/testproc"
 )
 
 // Config is the journald.conf the tests run: volatile storage under
@@ -121,23 +123,6 @@ func Start(t testing.TB) *Journald {
 	return j
 }
 
-// stop ends a daemon started as cmd, whose end closes done: SIGTERM, and
-// SIGKILL if it has not ended 30 s later; it waits for the end.
-func stop(cmd *exec.Cmd, done <-chan struct{}) {
-	select {
-	case <-done:
-		return
-	default:
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
-}
-
 // waitReady waits up to 20 s for ready, failing the test if the daemon
 // named exits first (done is closed) or does not get there (what it did
 // not do), with what the daemon printed.
@@ -165,7 +150,7 @@ func (j *Journald) Output() string {
 
 // Stop stops journald (SIGTERM, which syncs the journal) and waits.
 func (j *Journald) Stop() {
-	stop(j.cmd, j.done)
+	testproc.Signal(j.cmd, j.done, syscall.SIGTERM)
 }
 
 // Kill kills journald (SIGKILL) and waits.

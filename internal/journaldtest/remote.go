@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sstar-project/sstar/internal/testcert"
+	"github.com/sstar-project/sstar/internal/testproc"
 )
 
 // A Remote is a running systemd-journal-remote, the central server of a
@@ -136,10 +137,7 @@ func (r *Remote) Output() string {
 // Stop stops systemd-journal-remote (SIGTERM, which closes its journal
 // files) and waits.
 func (r *Remote) Stop() {
-	if r.cmd == nil {
-		return
-	}
-	stop(r.cmd, r.done)
+	testproc.Signal(r.cmd, r.done, syscall.SIGTERM)
 }
 
 // Upload runs systemd-journal-upload once, with conf as its

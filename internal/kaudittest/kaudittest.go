@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit/kaudit"
+	"github.com/sstar-project/sstar/internal/testproc"
 )
 
 // Lock holds, until the test ends, the machine-wide lock of tests that
@@ -365,20 +366,7 @@ func (a *Auditd) Output() string {
 
 // Stop stops auditd (SIGTERM) and waits; the kernel then has no audit
 // daemon again.
-func (a *Auditd) Stop() {
-	select {
-	case <-a.done:
-		return
-	default:
-	}
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.done:
-	case <-time.After(20 * time.Second):
-		a.cmd.Process.Kill()
-		<-a.done
-	}
-}
+func (a *Auditd) Stop() { testproc.Signal(a.cmd, a.done, syscall.SIGTERM) }
 
 // Search runs ausearch on the daemon's log with args (such as -m
 // TRUSTED_APP) and returns its output. ausearch fails when nothing

@@ -28,6 +28,7 @@ import (
 	"github.com/sstar-project/sstar/audit/relp"
 	sslog "github.com/sstar-project/sstar/audit/syslog"
 	"github.com/sstar-project/sstar/internal/testcert"
+	"github.com/sstar-project/sstar/internal/testproc"
 )
 
 // Options say how the server listens: RELP on a TCP port of 127.0.0.1.
@@ -211,23 +212,7 @@ func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 // Kill kills rsyslogd (SIGKILL) and waits for it to exit.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
-func (s *Server) signal(sig syscall.Signal) {
-	if s.cmd == nil {
-		return
-	}
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(sig)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *Server) signal(sig syscall.Signal) { testproc.Signal(s.cmd, s.done, sig) }
 
 // Pause stops rsyslogd (SIGSTOP) and waits until every thread of it is
 // stopped.

@@ -25,6 +25,7 @@ import (
 
 	sslog "github.com/sstar-project/sstar/audit/syslog"
 	"github.com/sstar-project/sstar/internal/testcert"
+	"github.com/sstar-project/sstar/internal/testproc"
 )
 
 // Options say which inputs the server has. It always listens on TCP
@@ -261,23 +262,7 @@ func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 // Kill kills rsyslogd (SIGKILL) and waits for it to exit.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
-func (s *Server) signal(sig syscall.Signal) {
-	if s.cmd == nil {
-		return
-	}
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(sig)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *Server) signal(sig syscall.Signal) { testproc.Signal(s.cmd, s.done, sig) }
 
 // Pid returns rsyslogd's process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
