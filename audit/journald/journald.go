@@ -203,8 +203,7 @@ func (s *Sink) sendMemfd() error {
 }
 
 func (s *Sink) fail(r *record.Record, err error) error {
-	s.failed = fmt.Errorf("%w: journald %s: event %q (#%d of run %s) not delivered: %v; check that systemd-journald is running",
-		audit.ErrNotRecorded, s.opts.Socket, r.Name, r.Seq, r.Run, err)
+	s.failed = r.NotRecorded("journald "+s.opts.Socket, "not delivered", err, "check that systemd-journald is running")
 	return s.failed
 }
 

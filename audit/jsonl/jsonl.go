@@ -290,8 +290,7 @@ func (l *Log) checkLinked() error {
 }
 
 func (l *Log) fail(r *record.Record, err error) error {
-	l.failed = fmt.Errorf("%w: audit log %s: event %q (#%d of run %s): %v; free space or restore the file, and check `sstar log verify %s`",
-		audit.ErrNotRecorded, l.path, r.Name, r.Seq, r.Run, err, l.path)
+	l.failed = r.NotRecorded("audit log "+l.path, "", err, "free space or restore the file, and check `sstar log verify "+l.path+"`")
 	return l.failed
 }
 

@@ -69,7 +69,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
 )
 
@@ -359,8 +358,7 @@ func Messages(b []byte) []syscall.NetlinkMessage {
 func nlmsgAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1) }
 
 func (s *Sink) fail(r *record.Record, err error) error {
-	s.failed = fmt.Errorf("%w: kernel audit: event %q (#%d of run %s) not recorded: %v",
-		audit.ErrNotRecorded, r.Name, r.Seq, r.Run, err)
+	s.failed = r.NotRecorded("kernel audit", "not recorded", err, "")
 	return s.failed
 }
 

@@ -58,6 +58,20 @@ type Record struct {
 // Severity is how serious the record's event is, from the event table.
 func (r *Record) Severity() audit.Severity { return r.Kind.Severity() }
 
+// NotRecorded is a sink's error for r: it wraps audit.ErrNotRecorded
+// and reads "SINK: event NAME (#SEQ of run RUN) WHAT: ERR; HINT", where
+// sink names the sink and its destination, what (may be empty) says
+// what did not happen, and hint (may be empty) what to do.
+func (r *Record) NotRecorded(sink, what string, err error, hint string) error {
+	if what != "" {
+		what = " " + what
+	}
+	if hint != "" {
+		hint = "; " + hint
+	}
+	return fmt.Errorf("%w: %s: event %q (#%d of run %s)%s: %v%s", audit.ErrNotRecorded, sink, r.Name, r.Seq, r.Run, what, err, hint)
+}
+
 // AppendCall appends the record as a call for people, name(args), with
 // the arguments as they were rendered (the JSON array's elements), cut
 // at max bytes with "…": the free text of syslog's MSG and journald's

@@ -233,3 +233,22 @@ type nopSink struct{}
 
 func (nopSink) Write(*record.Record) error { return nil }
 func (nopSink) Close() error               { return nil }
+
+// A sink's error names the sink, the event, the cause and what to do,
+// and wraps ErrNotRecorded (the cause only as text, as the sinks always
+// gave it).
+func TestNotRecorded(t *testing.T) {
+	r := &record.Record{Run: "0123456789abcdef", Seq: 7, Name: "open"}
+	cause := errors.New("connection reset")
+	for _, c := range []struct {
+		what, hint, want string
+	}{
+		{"not delivered", "check the server", `sink x: event "open" (#7 of run 0123456789abcdef) not delivered: connection reset; check the server`},
+		{"", "", `sink x: event "open" (#7 of run 0123456789abcdef): connection reset`},
+	} {
+		err := r.NotRecorded("sink x", c.what, cause, c.hint)
+		if !errors.Is(err, audit.ErrNotRecorded) || !strings.HasSuffix(err.Error(), c.want) {
+			t.Errorf("NotRecorded = %v, want …%s wrapping ErrNotRecorded", err, c.want)
+		}
+	}
+}

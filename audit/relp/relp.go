@@ -66,7 +66,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/record"
 	"github.com/sstar-project/sstar/audit/syslog"
 )
@@ -394,8 +393,7 @@ func (s *Sink) drop() {
 }
 
 func (s *Sink) fail(r *record.Record, err error) error {
-	s.failed = fmt.Errorf("%w: relp %s: event %q (#%d of run %s) not acknowledged: %v; check the RELP server",
-		audit.ErrNotRecorded, s.opts.Addr, r.Name, r.Seq, r.Run, err)
+	s.failed = r.NotRecorded("relp "+s.opts.Addr, "not acknowledged", err, "check the RELP server")
 	return s.failed
 }
 

@@ -276,8 +276,7 @@ func (s *Sink) Write(r *record.Record) (err error) {
 }
 
 func (s *Sink) fail(r *record.Record, err error) error {
-	s.failed = fmt.Errorf("%w: syslog %s: event %q (#%d of run %s) not delivered: %v; check that the syslog server is up and reachable",
-		audit.ErrNotRecorded, s.opts.Addr, r.Name, r.Seq, r.Run, err)
+	s.failed = r.NotRecorded("syslog "+s.opts.Addr, "not delivered", err, "check that the syslog server is up and reachable")
 	return s.failed
 }
 
