@@ -30,12 +30,19 @@ for t in "$@"; do
 	corpus=$pkg/testdata/fuzz/$name
 	echo "fuzz $name in $pkg for $time"
 	before=$(ls -A "$corpus" 2>/dev/null)
-	if "$go" test -run '^$' -fuzz "^$name\$" -fuzztime "$time" "$pkg" 2>&1 | tee "$out"; then
+	if "$go" test -v -run '^$' -fuzz "^$name\$" -fuzztime "$time" "$pkg" 2>&1 | tee "$out"; then
+		# go test passes when -fuzz matches nothing: a target that
+		# is not there (renamed, or not a fuzz target) must not pass.
+		if ! grep -q "^--- PASS: $name (" "$out"; then
+			echo "fuzz: no fuzz target $name in $pkg; is its name or package wrong?" >&2
+			exit 1
+		fi
 		continue
 	fi
 	after=$(ls -A "$corpus" 2>/dev/null)
-	# The failure's text: the lines after "--- FAIL: name" up to "FAIL".
-	why=$(sed -n "/^--- FAIL: $name /,/^FAIL\$/p" "$out" | sed '1d;$d')
+	# The failure's text: the lines after "--- FAIL: name" up to "FAIL",
+	# less -v's "=== NAME" lines.
+	why=$(sed -n "/^--- FAIL: $name /,/^FAIL\$/p" "$out" | sed '1d;$d' | grep -v '^=== ')
 	if [ "$before" = "$after" ] && [ "$why" = "    context deadline exceeded" ] &&
 		! grep -q 'Failing input written to' "$out"; then
 		echo "fuzz $name: stopped by Go's fuzz-time race (go.dev/issue/75804) after its full time, no failing input; counted as passed"

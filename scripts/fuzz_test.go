@@ -54,10 +54,12 @@ func fakeGo(t *testing.T, dir, out, also string) string {
 }
 
 // What Go 1.26 prints when the race of go.dev/issue/75804 ends a run.
-const raced = `fuzz: elapsed: 0s, gathering baseline coverage: 57/57 completed, now fuzzing with 2 workers
+const raced = `=== RUN   FuzzThing
+fuzz: elapsed: 0s, gathering baseline coverage: 57/57 completed, now fuzzing with 2 workers
 fuzz: elapsed: 1s, execs: 44567 (14854/sec), new interesting: 0 (total: 57)
 --- FAIL: FuzzThing (1.05s)
     context deadline exceeded
+=== NAME  
 FAIL
 exit status 1
 FAIL	example/thing	1.077s
@@ -92,7 +94,8 @@ func TestFuzzOtherFailureFails(t *testing.T) {
 }
 
 // TestFuzzRealFailureFails fuzzes, with the real go command, a target
-// that fails on its first input of two bytes or more.
+// that fails on its first input of two bytes or more, one that finds
+// nothing, and one that is not there.
 func TestFuzzRealFailureFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and fuzzes a module: not in -short")
@@ -104,18 +107,24 @@ func TestFuzzRealFailureFails(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
 		"go.mod": "module example\n\ngo 1.26\n",
+		// Indented, so that make fuzz, which finds targets by
+		// "^func Fuzz", does not take these for the tree's own.
 		"thing/thing_test.go": `package thing
 
 import "testing"
 
-func FuzzThing(f *testing.F) {
-	f.Add([]byte("a"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if len(b) > 1 {
-			t.Fatalf("found %q", b)
-		}
-	})
-}
+	func FuzzThing(f *testing.F) {
+		f.Add([]byte("a"))
+		f.Fuzz(func(t *testing.T, b []byte) {
+			if len(b) > 1 {
+				t.Fatalf("found %q", b)
+			}
+		})
+	}
+
+	func FuzzFine(f *testing.F) {
+		f.Fuzz(func(t *testing.T, b []byte) {})
+	}
 `,
 	}
 	for name, text := range files {
@@ -133,5 +142,13 @@ func FuzzThing(f *testing.F) {
 	}
 	if !strings.Contains(out, "Failing input written to") {
 		t.Fatalf("go did not report the failing input it found:\n%s", out)
+	}
+	if out, ok := fuzz(t, dir, goCmd, "./thing:FuzzFine"); !ok {
+		t.Fatalf("a target that finds nothing failed:\n%s", out)
+	}
+	// go test passes when -fuzz names no target; fuzz.sh must not.
+	out, ok = fuzz(t, dir, goCmd, "./thing:FuzzMissing")
+	if ok || !strings.Contains(out, "no fuzz target FuzzMissing in ./thing") {
+		t.Fatalf("a target that is not there passed, or was not named (passed %v):\n%s", ok, out)
 	}
 }
