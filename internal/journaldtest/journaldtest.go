@@ -46,8 +46,7 @@ type Journald struct {
 	Dir    string // the test's directory: run/ is its /run
 	Socket string // its native socket
 	t      testing.TB
-	cmd    *exec.Cmd
-	done   chan struct{}
+	d      *testproc.Daemon
 }
 
 // Binary returns the path of systemd-journald, or "" if it is missing.
@@ -94,11 +93,6 @@ func Start(t testing.TB) *Journald {
 		t.Fatal(err)
 	}
 	j := &Journald{Dir: dir, Socket: filepath.Join(dir, "run/systemd/journal/socket"), t: t}
-	logf, err := os.Create(filepath.Join(dir, "journald.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
 	// A network namespace of its own, too, so that its socket's queue can
 	// be what systemd sets on every host it boots (sysctl.d's
 	// 50-default.conf: net.unix.max_dgram_qlen = 512) without changing
@@ -107,60 +101,32 @@ func Start(t testing.TB) *Journald {
 	script := `echo 512 > /proc/sys/net/unix/max_dgram_qlen && mount --bind "$1/run" /run && mount --bind "$1/journald.conf" /etc/systemd/journald.conf && exec setpriv --bounding-set -audit_control,-audit_read,-audit_write -- "$2"`
 	cmd := exec.Command("unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", script, "sh", dir, bin)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_LOG_TARGET=console", "SYSTEMD_LOG_LEVEL=info"}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting journald: %v", err)
+	d, err := testproc.Start("journald", cmd, filepath.Join(dir, "journald.out"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	j.cmd = cmd
-	j.done = make(chan struct{})
-	go func() { cmd.Wait(); close(j.done) }()
+	j.d = d
 	t.Cleanup(j.Stop)
-	waitReady(t, "journald", "create its socket", j.done, j.Output, func() bool {
+	if err := d.WaitReady("create its socket", func() bool {
 		_, err := os.Stat(j.Socket)
 		return err == nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	return j
 }
 
-// waitReady waits up to 20 s for ready, failing the test if the daemon
-// named exits first (done is closed) or does not get there (what it did
-// not do), with what the daemon printed.
-func waitReady(t testing.TB, daemon, what string, done <-chan struct{}, output func() string, ready func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !ready() {
-		select {
-		case <-done:
-			t.Fatalf("%s exited at start:\n%s", daemon, output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not %s within 20s:\n%s", daemon, what, output())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Output returns what journald itself printed.
-func (j *Journald) Output() string {
-	b, _ := os.ReadFile(filepath.Join(j.Dir, "journald.out"))
-	return string(b)
-}
+func (j *Journald) Output() string { return j.d.Output() }
 
 // Stop stops journald (SIGTERM, which syncs the journal) and waits.
-func (j *Journald) Stop() {
-	testproc.Signal(j.cmd, j.done, syscall.SIGTERM)
-}
+func (j *Journald) Stop() { j.d.Signal(syscall.SIGTERM) }
 
 // Kill kills journald (SIGKILL) and waits.
-func (j *Journald) Kill() {
-	j.cmd.Process.Kill()
-	<-j.done
-}
+func (j *Journald) Kill() { j.d.Signal(syscall.SIGKILL) }
 
 // Pid returns journald's process id.
-func (j *Journald) Pid() int { return j.cmd.Process.Pid }
+func (j *Journald) Pid() int { return j.d.Pid() }
 
 // JournalDir is the directory the journal files are in.
 func (j *Journald) JournalDir() string { return filepath.Join(j.Dir, "run/log/journal") }

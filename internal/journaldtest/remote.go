@@ -25,8 +25,7 @@ type Remote struct {
 	Dir  string // the certificates (package testcert's files) and configurations
 	Port int
 	t    testing.TB
-	cmd  *exec.Cmd
-	done chan struct{}
+	d    *testproc.Daemon
 }
 
 // RemoteTool returns the path of systemd-journal-remote or
@@ -105,40 +104,31 @@ func (r *Remote) withConfig(ctx context.Context, name, conf, bin string, args ..
 func (r *Remote) Start(conf string) {
 	t := r.t
 	t.Helper()
-	logf, err := os.Create(filepath.Join(r.Dir, "remote.out"))
+	cmd := r.withConfig(context.Background(), "journal-remote.conf", conf, RemoteTool("systemd-journal-remote"),
+		fmt.Sprintf("--listen-https=127.0.0.1:%d", r.Port), "--output="+r.JournalDir()+"/")
+	d, err := testproc.Start("systemd-journal-remote", cmd, filepath.Join(r.Dir, "remote.out"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	r.cmd = r.withConfig(context.Background(), "journal-remote.conf", conf, RemoteTool("systemd-journal-remote"),
-		fmt.Sprintf("--listen-https=127.0.0.1:%d", r.Port), "--output="+r.JournalDir()+"/")
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("starting systemd-journal-remote: %v", err)
-	}
-	r.done = make(chan struct{})
-	go func() { r.cmd.Wait(); close(r.done) }()
+	r.d = d
 	t.Cleanup(r.Stop)
-	waitReady(t, "systemd-journal-remote", "listen", r.done, r.Output, func() bool {
+	if err := d.WaitReady("listen", func() bool {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port))
 		if err == nil {
 			c.Close()
 		}
 		return err == nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Output returns what systemd-journal-remote printed.
-func (r *Remote) Output() string {
-	b, _ := os.ReadFile(filepath.Join(r.Dir, "remote.out"))
-	return string(b)
-}
+func (r *Remote) Output() string { return r.d.Output() }
 
 // Stop stops systemd-journal-remote (SIGTERM, which closes its journal
 // files) and waits.
-func (r *Remote) Stop() {
-	testproc.Signal(r.cmd, r.done, syscall.SIGTERM)
-}
+func (r *Remote) Stop() { r.d.Signal(syscall.SIGTERM) }
 
 // Upload runs systemd-journal-upload once, with conf as its
 // journal-upload.conf, on the journal files in journalDir, until it has

@@ -31,7 +31,7 @@ func StartCentral(t testing.TB, block string) *Auditd {
 	})
 	a.start(t, bin, []string{"unshare", "--net", "--"},
 		`ip link set lo up && mount --bind "$1/run" /run && exec "$2" -n -s nochange -c "$1"`,
-		func(a *Auditd) bool { return listening(a.cmd.Process.Pid, port) })
+		func(a *Auditd) bool { return listening(a.d.Pid(), port) })
 	return a
 }
 
@@ -77,7 +77,7 @@ func StartForwarding(t testing.TB, central *Auditd, plugin string, remote func(d
 	if err := os.WriteFile(a.Dir+"/audisp-remote.conf", []byte(remote(a.Dir)), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	a.start(t, bin, []string{"nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", central.cmd.Process.Pid), "--"},
+	a.start(t, bin, []string{"nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", central.d.Pid()), "--"},
 		`mount --bind "$1/run" /run && mount --bind "$1/audisp-remote.conf" /etc/audit/audisp-remote.conf && exec "$2" -n -s nochange -c "$1"`,
 		registered)
 	return a

@@ -245,10 +245,9 @@ end_of_event_timeout = 2
 
 // An Auditd is a running audit daemon of the test's own.
 type Auditd struct {
-	Log  string // its audit.log
-	Dir  string // its configuration, log and /run
-	cmd  *exec.Cmd
-	done chan struct{}
+	Log string // its audit.log
+	Dir string // its configuration, log and /run
+	d   *testproc.Daemon
 }
 
 // StartAuditd runs auditd for the test, registered as the kernel's audit
@@ -329,44 +328,24 @@ func registered(*Auditd) bool {
 // directory and bin as $1 and $2, and waits until ready says it is.
 func (a *Auditd) start(t testing.TB, bin string, prefix []string, script string, ready func(*Auditd) bool) {
 	t.Helper()
-	logf, err := os.Create(a.Dir + "/auditd.out")
+	args := append(prefix, "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", a.Dir, bin)
+	d, err := testproc.Start("auditd", exec.Command(args[0], args[1:]...), a.Dir+"/auditd.out")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	args := append(prefix, "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", a.Dir, bin)
-	a.cmd = exec.Command(args[0], args[1:]...)
-	a.cmd.Stdout, a.cmd.Stderr = logf, logf
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("starting auditd: %v", err)
-	}
-	a.done = make(chan struct{})
-	go func() { a.cmd.Wait(); close(a.done) }()
+	a.d = d
 	t.Cleanup(a.Stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for !ready(a) {
-		select {
-		case <-a.done:
-			t.Fatalf("auditd exited at start:\n%s", a.Output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("auditd was not ready within 20s:\n%s", a.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := d.WaitReady("get ready", func() bool { return ready(a) }); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // Output returns what auditd (and its plugins) printed.
-func (a *Auditd) Output() string {
-	b, _ := os.ReadFile(a.Dir + "/auditd.out")
-	return string(b)
-}
+func (a *Auditd) Output() string { return a.d.Output() }
 
 // Stop stops auditd (SIGTERM) and waits; the kernel then has no audit
 // daemon again.
-func (a *Auditd) Stop() { testproc.Signal(a.cmd, a.done, syscall.SIGTERM) }
+func (a *Auditd) Stop() { a.d.Signal(syscall.SIGTERM) }
 
 // Search runs ausearch on the daemon's log with args (such as -m
 // TRUSTED_APP) and returns its output. ausearch fails when nothing

@@ -57,10 +57,9 @@ type Server struct {
 	// SyslogPort is the plain syslog TCP input, if Options.Syslog.
 	SyslogPort int
 
-	t    testing.TB
-	out  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	t   testing.TB
+	out string
+	d   *testproc.Daemon
 }
 
 // Binary returns the path of rsyslogd, or "" if it is not installed.
@@ -156,37 +155,18 @@ func (s *Server) start(bin string) {
 	if err := os.WriteFile(confPath, []byte(Config(s.Dir, s.Port, s.out, s.TLS, s.SyslogPort, s.Forward)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.OpenFile(filepath.Join(s.Dir, "rsyslogd.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(s.Dir, "rsyslogd.pid"))
+	d, err := testproc.Start("rsyslogd", cmd, filepath.Join(s.Dir, "rsyslogd.out"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(s.Dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting rsyslogd: %v", err)
-	}
-	s.cmd = cmd
-	s.done = make(chan struct{})
-	go func() { cmd.Wait(); close(s.done) }()
+	s.d = d
 	t.Cleanup(s.Kill)
-
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// Ready is when every input accepts a connection.
-		if listens(s.Port) && (s.SyslogPort == 0 || listens(s.SyslogPort)) {
-			break
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("rsyslogd exited at start:\n%s", s.Output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rsyslogd did not start listening within 20s:\n%s", s.Output())
-		}
-		time.Sleep(10 * time.Millisecond)
+	// Ready is when every input accepts a connection.
+	if err := d.WaitReady("start listening", func() bool {
+		return listens(s.Port) && (s.SyslogPort == 0 || listens(s.SyslogPort))
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -200,10 +180,7 @@ func (s *Server) Addr() string {
 }
 
 // Output returns what rsyslogd itself printed.
-func (s *Server) Output() string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "rsyslogd.out"))
-	return string(b)
-}
+func (s *Server) Output() string { return s.d.Output() }
 
 // Stop stops rsyslogd gracefully (SIGTERM), which writes out everything
 // it received, and waits for it to exit.
@@ -212,7 +189,7 @@ func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 // Kill kills rsyslogd (SIGKILL) and waits for it to exit.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
-func (s *Server) signal(sig syscall.Signal) { testproc.Signal(s.cmd, s.done, sig) }
+func (s *Server) signal(sig syscall.Signal) { s.d.Signal(sig) }
 
 // Pause stops rsyslogd (SIGSTOP) and waits until every thread of it is
 // stopped.
@@ -248,7 +225,7 @@ func allStopped(pid int) bool {
 }
 
 // Pid returns rsyslogd's process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+func (s *Server) Pid() int { return s.d.Pid() }
 
 // A Message is one message as rsyslogd parsed it.
 type Message struct {

@@ -51,8 +51,7 @@ type Server struct {
 
 	t    testing.TB // nil for a Server from Launch
 	out  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	d    *testproc.Daemon
 	opts Options
 }
 
@@ -121,7 +120,7 @@ func Launch(dir string, o Options) (*Server, error) {
 		}
 	}
 	if err := s.start(o.TCPPort); err != nil {
-		if s.cmd != nil {
+		if s.d != nil {
 			return s, err
 		}
 		return nil, err
@@ -182,59 +181,40 @@ func (s *Server) start(tcpPort int) error {
 	if err := os.WriteFile(confPath, []byte(conf.String()), 0o600); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(filepath.Join(s.Dir, "rsyslogd.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	cmd := exec.Command(Binary(), "-n", "-f", confPath, "-i", filepath.Join(s.Dir, "rsyslogd.pid"))
+	d, err := testproc.Start("rsyslogd", cmd, filepath.Join(s.Dir, "rsyslogd.out"))
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd := exec.Command(Binary(), "-n", "-f", confPath, "-i", filepath.Join(s.Dir, "rsyslogd.pid"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting rsyslogd: %v", err)
-	}
-	s.cmd = cmd
-	s.done = make(chan struct{})
-	go func() { cmd.Wait(); close(s.done) }()
-
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// rsyslogd writes the port file (only for port 0) when it has
-		// bound the port, which may be before it accepts: ready is when a
-		// connection is accepted.
+	s.d = d
+	// rsyslogd writes the port file (only for port 0) when it has bound
+	// the port, which may be before it accepts: ready is when a
+	// connection is accepted.
+	if err := d.WaitReady("start listening", func() bool {
 		port := tcpPort
 		if port == 0 {
 			if b, err := os.ReadFile(portFile); err == nil {
 				port, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 			}
 		}
-		if port > 0 {
-			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-				c.Close()
-				s.TCPPort = port
-				break
-			}
+		if port <= 0 {
+			return false
 		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("rsyslogd exited at start:\n%s", s.Output())
-		default:
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("rsyslogd did not start listening within 20s:\n%s", s.Output())
-		}
-		time.Sleep(10 * time.Millisecond)
+		c.Close()
+		s.TCPPort = port
+		return true
+	}); err != nil {
+		return err
 	}
 	if s.opts.Unix {
-		for {
-			if _, err := os.Stat(s.Socket); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("rsyslogd did not create %s within 20s:\n%s", s.Socket, s.Output())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		return d.WaitReady("create "+s.Socket, func() bool {
+			_, err := os.Stat(s.Socket)
+			return err == nil
+		})
 	}
 	return nil
 }
@@ -250,10 +230,7 @@ func (s *Server) Addr() string {
 }
 
 // Output returns what rsyslogd itself printed.
-func (s *Server) Output() string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, "rsyslogd.out"))
-	return string(b)
-}
+func (s *Server) Output() string { return s.d.Output() }
 
 // Stop stops rsyslogd gracefully (SIGTERM), which writes out everything
 // it received, and waits for it to exit.
@@ -262,10 +239,10 @@ func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 // Kill kills rsyslogd (SIGKILL) and waits for it to exit.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
-func (s *Server) signal(sig syscall.Signal) { testproc.Signal(s.cmd, s.done, sig) }
+func (s *Server) signal(sig syscall.Signal) { s.d.Signal(sig) }
 
 // Pid returns rsyslogd's process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+func (s *Server) Pid() int { return s.d.Pid() }
 
 // A Message is one message as rsyslogd parsed it.
 type Message struct {
