@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -54,6 +55,19 @@ func (a Access) rights() landlock.AccessFSSet {
 	}
 	if a&Exec != 0 {
 		r |= execRights
+	}
+	return r
+}
+
+// handled returns the rights a Confinement that handles the categories
+// in a restricts. Executing a file needs reading it, so an exec rule
+// grants _READ_FILE too; but only handling Read restricts reading: a
+// policy that declares exec= alone leaves every file readable, as a
+// category never declared keeps today's behaviour.
+func (a Access) handled() landlock.AccessFSSet {
+	r := a.rights()
+	if a&Read == 0 {
+		r &^= ll.AccessFSReadFile
 	}
 	return r
 }
@@ -137,11 +151,11 @@ func Confine(c Confinement, require bool) (Outcome, error) {
 	case out.ABI > 0:
 		cfg = [...]landlock.Config{landlock.V1, landlock.V1, landlock.V2, landlock.V3, landlock.V4, landlock.V5, landlock.V6}[out.ABI]
 	}
-	handled := c.Handled.rights() & cfg.HandledAccessFS
+	handled := c.Handled.handled() & cfg.HandledAccessFS
 	if out.ABI == 0 && (c.Handled != 0 || c.Connect) {
 		out.NotEnforced = append(out.NotEnforced, "files and network: the kernel has no Landlock (enabled at boot with lsm=...,landlock)")
 	}
-	if missing := c.Handled.rights() &^ cfg.HandledAccessFS; out.ABI > 0 && missing != 0 {
+	if missing := c.Handled.handled() &^ cfg.HandledAccessFS; out.ABI > 0 && missing != 0 {
 		out.NotEnforced = append(out.NotEnforced, fmt.Sprintf("%v: needs a newer Landlock ABI than %d", missing, out.ABI))
 	}
 	net := landlock.AccessNetSet(0)
@@ -209,7 +223,58 @@ func Confine(c Confinement, require bool) (Outcome, error) {
 	if err := restrict(ruleset, out.ABI); err != nil {
 		return out, fmt.Errorf("harden: landlock: %w", err)
 	}
+	isolation.Lock()
+	isolation.done = true
+	isolation.Unlock()
 	return out, nil
+}
+
+// isolation is whether the process is in a Landlock domain (Confine or
+// Isolate put it there), and Isolate's error if it could not be.
+var isolation struct {
+	sync.Mutex
+	done bool
+	err  error
+}
+
+// Isolate puts the process, once, in a Landlock domain that restricts
+// no file access but creating block devices, so that neither it nor any
+// process it starts afterwards can ptrace, or open /proc/PID/mem,
+// environ and the like of, a process outside the domain: the process
+// that started sstar (a user's shell, which no seccomp filter binds:
+// writing its memory would make it do what the filter forbids sstar,
+// such as stamping a file), and sstar's crash monitor. Landlock applies
+// this to every domain, with or without CAP_SYS_PTRACE; Confine's
+// domain does it too, and after Confine, Isolate does nothing.
+//
+// proc.run calls it (through cmd/sstar) before the first process a
+// script starts, so that a run that starts none pays nothing; sstar
+// itself is non-dumpable (DenyXattrWrites) and so out of its children's
+// reach already. It needs no_new_privs (DenyXattrWrites sets it). On a
+// kernel without Landlock it does nothing and returns false: there the
+// parent is guarded only by the kernel's Yama ptrace_scope, if set.
+func Isolate() (bool, error) {
+	isolation.Lock()
+	defer isolation.Unlock()
+	if isolation.done || isolation.err != nil {
+		return isolation.done, isolation.err
+	}
+	abi := ABI()
+	if abi == 0 {
+		return false, nil
+	}
+	fd, err := ll.LandlockCreateRuleset(&ll.RulesetAttr{HandledAccessFS: uint64(ll.AccessFSMakeBlock)}, 0)
+	if err != nil {
+		isolation.err = fmt.Errorf("harden: landlock: landlock_create_ruleset: %w", err)
+		return false, isolation.err
+	}
+	defer unix.Close(fd)
+	if err := restrict(fd, abi); err != nil {
+		isolation.err = fmt.Errorf("harden: landlock: %w", err)
+		return false, isolation.err
+	}
+	isolation.done = true
+	return true, nil
 }
 
 // A missingPath is a rule's path that could not be opened: the kernel

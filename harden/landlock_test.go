@@ -3,6 +3,8 @@ package harden
 import (
 	"strings"
 	"testing"
+
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
 )
 
 // With require, a grant the kernel cannot enforce (here a path that does
@@ -40,6 +42,10 @@ func TestConfineNothing(t *testing.T) {
 func TestAccessRights(t *testing.T) {
 	if Exec.rights()&fileRights != Exec.rights() {
 		t.Errorf("exec rights %v are not all file rights", Exec.rights())
+	}
+	// exec= alone leaves reading alone; with read= it is restricted.
+	if Exec.handled()&ll.AccessFSReadFile != 0 || (Read|Exec).handled()&ll.AccessFSReadFile == 0 {
+		t.Errorf("handled: exec %v, read+exec %v", Exec.handled(), (Read | Exec).handled())
 	}
 	if (Read | Write | Exec).String() != "read+write+exec" {
 		t.Errorf("String = %q", (Read | Write | Exec).String())
