@@ -20,10 +20,23 @@ import (
 // Modules returns the modules scripts can use besides sys: fs, proc, os,
 // json, time and math, each frozen and with every builtin guarded. Pass
 // it as interp.Options.Predeclared. Each call returns fresh modules.
-func Modules() starlark.StringDict {
+func Modules() starlark.StringDict { return ModulesWith(Options{}) }
+
+// Options adjust the modules to their host.
+type Options struct {
+	// BeforeStart, if set, is called before proc.run starts a process,
+	// after its event and every check; an error means nothing is
+	// started, and proc.run fails with it. cmd/sstar passes
+	// harden.Isolate, so that no process a script starts can reach
+	// outside sstar's Landlock domain.
+	BeforeStart func() error
+}
+
+// ModulesWith is Modules, adjusted by o.
+func ModulesWith(o Options) starlark.StringDict {
 	return starlark.StringDict{
 		"fs":   FS(),
-		"proc": Proc(),
+		"proc": procModule(o),
 		"os":   OS(),
 		"json": jsonModule(),
 		"time": library(libtime.Module, map[string]starlark.Value{

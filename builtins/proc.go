@@ -39,9 +39,13 @@ const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 const outputGrace = time.Second
 
 // Proc returns the proc module.
-func Proc() *starlarkstruct.Module {
+func Proc() *starlarkstruct.Module { return procModule(Options{}) }
+
+func procModule(o Options) *starlarkstruct.Module {
 	return module("proc", starlark.StringDict{
-		"run": fn("proc.run", procRun),
+		"run": fn("proc.run", func(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return procRun(t, b, args, kwargs, o.BeforeStart)
+		}),
 	})
 }
 
@@ -59,7 +63,7 @@ type command struct {
 
 // proc.run(argv, cwd=None, env=None, stdin=None, timeout=None,
 // check=False, binary=False) runs a program and waits for it.
-func procRun(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+func procRun(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, before func() error) (starlark.Value, error) {
 	var argvV starlark.Value
 	cwdV, envV, stdinV, timeoutV := starlark.Value(starlark.None), starlark.Value(starlark.None), starlark.Value(starlark.None), starlark.Value(starlark.None)
 	var check, binary bool
@@ -78,7 +82,7 @@ func procRun(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwarg
 	if c.lookErr != nil {
 		return nil, fmt.Errorf("%s: %s: %w", b.Name(), c, c.lookErr)
 	}
-	res, err := c.run(contextOf(t))
+	res, err := c.run(contextOf(t), before)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", b.Name(), c, err)
 	}
@@ -318,7 +322,9 @@ type result struct {
 
 // run starts the command in a process group of its own and waits for
 // it. When the timeout expires or ctx is done, the whole group is killed.
-func (c *command) run(ctx context.Context) (*result, error) {
+// before, if not nil, is called right before the start; its error
+// means nothing is started.
+func (c *command) run(ctx context.Context, before func() error) (*result, error) {
 	if fi, err := os.Stat(c.cwd); err != nil {
 		return nil, fmt.Errorf("cwd %w", osReason(err))
 	} else if !fi.IsDir() {
@@ -354,6 +360,11 @@ func (c *command) run(ctx context.Context) (*result, error) {
 	} // else the child's stdin is /dev/null, never sstar's
 	if err := runCtx.Err(); err != nil {
 		return nil, fmt.Errorf("not started: %s", stopReason(ctx, c.timeout))
+	}
+	if before != nil {
+		if err := before(); err != nil {
+			return nil, fmt.Errorf("not started: %w", err)
+		}
 	}
 	// Pdeathsig fires when the thread that forked the child exits, not
 	// the process: keep this goroutine on that thread until the child is

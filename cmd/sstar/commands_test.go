@@ -22,6 +22,7 @@ import (
 	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 
+	"github.com/sstar-project/sstar/harden"
 	"github.com/sstar-project/sstar/internal/render"
 	"github.com/sstar-project/sstar/internal/rsyslogtest"
 )
@@ -79,6 +80,7 @@ var storyConditions = map[string]func() bool{
 	"securebits":   haveExecSecurebits,
 	"fuse":         func() bool { _, err := os.Stat("/dev/fuse"); return err == nil },
 	"amd64":        func() bool { return runtime.GOARCH == "amd64" },
+	"landlock":     func() bool { return harden.ABI() > 0 },
 }
 
 // A story's state for the commands that span several lines of it.

@@ -67,6 +67,13 @@ func (s *session) confine(stderr io.Writer, script string) int {
 	return exitOK
 }
 
+// isolate is proc.run's BeforeStart: harden.Isolate, its "no Landlock"
+// answer being no error (the kernel has nothing to isolate with).
+func isolate() error {
+	_, err := harden.Isolate()
+	return err
+}
+
 // recordThenCheck is the hook boot adds for the record fan-out: the
 // fan-out, then the check of declared permissions. One hook, so that
 // adding it raises sys.addaudithook once, before any sink can record it

@@ -234,6 +234,13 @@ func supervise(stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sstar: CRITICAL: cannot start the run under sstar's crash monitor: %v; nothing ran\n", err)
 		return exitUnrecorded
 	}
+	// Non-dumpable, as the run makes itself (harden.DenyXattrWrites):
+	// the monitor holds the environment sstar was started with, and the
+	// run's children, the same user's, must not read it from
+	// /proc/PID/environ or write the monitor's memory.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fail(fmt.Errorf("prctl(PR_SET_DUMPABLE, 0): %w", err))
+	}
 	// PR_SET_PDEATHSIG fires when the thread that started the child
 	// ends, not the process: keep this goroutine on its thread.
 	runtime.LockOSThread()

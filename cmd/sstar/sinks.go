@@ -192,7 +192,15 @@ func boot(flagSinks []policy.Sink, lock bool, stdout, stderr io.Writer) (s *sess
 			return s, exitRefused
 		}
 	}
-	s.host = interp.New(interp.Options{Audit: s.d, Stdout: stdout, Predeclared: builtins.Modules()})
+	var mods builtins.Options
+	if lock {
+		// Before the first process a script (or policy) starts, sstar
+		// enters a Landlock domain, so that no such process can ptrace
+		// or write the memory of one outside it: the shell that started
+		// sstar, the crash monitor (harden.Isolate).
+		mods.BeforeStart = isolate
+	}
+	s.host = interp.New(interp.Options{Audit: s.d, Stdout: stdout, Predeclared: builtins.ModulesWith(mods)})
 	if s.settings, err = sys.Run(context.Background(), s.host); err != nil {
 		return s, policyFailed(stderr, s.d, err)
 	}
