@@ -380,7 +380,9 @@ var LoaderPaths = []string{"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.
 // /dev/null, read and write, which a child without standard input gets;
 // and the catalog state directory, read and write, if there is one.
 // Modules loaded from outside the script's directory need a read= grant.
-func (s *Settings) Confinement(script string) (harden.Confinement, []string) {
+// policies are the absolute paths of --policy files still to run under
+// the ruleset: their directories are implied as the script's is.
+func (s *Settings) Confinement(script string, policies ...string) (harden.Confinement, []string) {
 	p := &s.Permissions
 	var c harden.Confinement
 	var gaps []string
@@ -398,6 +400,9 @@ func (s *Settings) Confinement(script string) (harden.Confinement, []string) {
 	}
 	if c.Handled != 0 {
 		c.Paths = append(c.Paths, harden.PathRule{Path: filepath.Dir(script), Access: harden.Read | harden.Exec, Why: "code"})
+		for _, p := range policies {
+			c.Paths = append(c.Paths, harden.PathRule{Path: filepath.Dir(p), Access: harden.Read | harden.Exec, Why: "policy code"})
+		}
 		for _, l := range LoaderPaths {
 			c.Paths = append(c.Paths, harden.PathRule{Path: l, Access: harden.Read | harden.Exec, Why: "loader", IfExists: true})
 		}

@@ -15,16 +15,19 @@ import (
 )
 
 // confine puts the permissions the policies declared (policy.allow) in
-// force, after every policy ran and every sink is open, before the
-// script is opened: sstar's own check, as the Go hook right after the
-// record fan-out, and the kernel's, a Landlock ruleset sstar restricts
-// itself with so that every process it starts inherits it. The JSON
+// force, after every sink is open, before the script is opened: sstar's
+// own check, as the Go hook right after the record fan-out, and the
+// kernel's, a Landlock ruleset sstar restricts itself with so that every
+// process it starts inherits it. policies are --policy files still to
+// run: the system policy's permissions bind them too, and confine is
+// called again once they ran, with what they narrowed (a second
+// Landlock layer, which can only narrow the first). The JSON
 // Lines log stays writable because its descriptor was opened before the
 // restriction (Landlock checks opens, not writes to open descriptors);
 // the sink process was started before it too. sstar.confine records the
 // outcome. With kernel="require", a permission the kernel cannot enforce
 // refuses the run (exit 126) after that record.
-func (s *session) confine(stderr io.Writer, script string) int {
+func (s *session) confine(stderr io.Writer, script string, policies []string) int {
 	p := &s.settings.Permissions
 	if !p.Declared() {
 		return exitOK
@@ -36,7 +39,13 @@ func (s *session) confine(stderr io.Writer, script string) int {
 	if err != nil {
 		abs = script
 	}
-	c, gaps := s.settings.Confinement(abs)
+	absPolicies := make([]string, len(policies))
+	for i, p := range policies {
+		if absPolicies[i], err = ospath.Abs(p); err != nil {
+			absPolicies[i] = p
+		}
+	}
+	c, gaps := s.settings.Confinement(abs, absPolicies...)
 	mode := "enforce"
 	var out harden.Outcome
 	var confineErr error

@@ -367,16 +367,23 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		return s.refuse(stderr, audit.RunStdin, "reading code from standard input; put the code in a file, stamp it, and run the file")
 	}
 
-	// Without --policy files the system policy had the last word, and
-	// the restriction goes in now: before the signal trap and the
+	// The system policy's memory limit holds while --policy files run
+	// (they may lower it, below).
+	memory, err := s.settings.MemoryLimit(f.maxMemory)
+	if err == nil {
+		err = harden.LimitMemory(memory)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sstar: %v\n", err)
+		return exitUsage
+	}
+	// The restriction goes in now: before the signal trap and the
 	// limits' timers, whose goroutines make the Go runtime start more
 	// threads, each of which Landlock before ABI 8 must restrict in turn
-	// (harden.Confine). With them it waits until they ran.
-	confined := len(f.policies) == 0
-	if confined {
-		if status := s.confine(stderr, f.remaining[0]); status != exitOK {
-			return status
-		}
+	// (harden.Confine). --policy files run under it, and what they
+	// narrowed is restricted once they ran.
+	if status := s.confine(stderr, f.remaining[0], f.policies); status != exitOK {
+		return status
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -402,7 +409,7 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintf(stderr, "sstar: %v\n", err)
 		return exitUsage
 	}
-	s.setLimits(steps, timeout, f.maxMemory)
+	s.setLimits(steps, timeout, memory)
 	limited, stop := s.limit(ctx, stderr, start, timeout)
 	for _, p := range f.policies {
 		if runErr = s.settings.ApplyLimited(limited, s.host, p, steps); runErr != nil {
@@ -417,7 +424,7 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 		fmt.Fprintf(stderr, "sstar: %v\n", err)
 		return exitUsage
 	}
-	memory, err := s.settings.MemoryLimit(f.maxMemory)
+	memory, err = s.settings.MemoryLimit(f.maxMemory)
 	if err == nil {
 		err = harden.LimitMemory(memory)
 	}
@@ -433,8 +440,8 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}
 	defer stop()
 	ctx = limited
-	if !confined {
-		if status := s.confine(stderr, f.remaining[0]); status != exitOK {
+	if len(f.policies) > 0 {
+		if status := s.confine(stderr, f.remaining[0], nil); status != exitOK {
 			return status
 		}
 	}
