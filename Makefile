@@ -14,9 +14,17 @@ build:
 deps:
 	@.ci/deps
 
+# The race detector's shadow memory counts against the memory limits
+# some tests set, so those skip under -race; NORACE runs them without
+# it. A test that skips under -race must match it (skipUnderRace says so).
+NORACE = -run 'Memory|FreezeDeep' ./cmd/sstar ./harden
+NORACE_STORIES = -run '^TestScript$$/^limits_memory' ./cmd/sstar
+
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 $(NORACE)
+	$(GO) test -count=1 $(NORACE_STORIES)
 
 # Every fuzz target for FUZZTIME each (CI: a short time; locally, longer).
 FUZZTIME ?= 20s

@@ -492,9 +492,11 @@ func TestWatchdogRecordBounded(t *testing.T) {
 
 // skipUnderRace skips a test of memory limits in a race-detector build:
 // its shadow memory counts against RLIMIT_DATA, so the limits mean
-// something else there.
+// something else there. make test runs such tests again without -race:
+// the name of each must match the Makefile's NORACE (or, for a story,
+// NORACE_STORIES), or CI never runs it.
 func skipUnderRace(t *testing.T) {
 	if raceEnabled {
-		t.Skip("memory limits: needs a build without the race detector (go test without -race)")
+		t.Skip("memory limits: needs a build without the race detector (go test without -race; make test runs it so)")
 	}
 }

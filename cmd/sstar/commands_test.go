@@ -81,6 +81,7 @@ var storyConditions = map[string]func() bool{
 	"fuse":         func() bool { _, err := os.Stat("/dev/fuse"); return err == nil },
 	"amd64":        func() bool { return runtime.GOARCH == "amd64" },
 	"landlock":     func() bool { return harden.ABI() > 0 },
+	"race":         func() bool { return raceEnabled },
 }
 
 // A story's state for the commands that span several lines of it.
