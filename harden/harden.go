@@ -38,7 +38,9 @@
 //     root a path leads to;
 //   - ptrace, process_vm_readv, process_vm_writev and pidfd_getfd: the
 //     filter binds sstar and its children, not sstar's parent, which a
-//     child could otherwise make write a stamp;
+//     child could otherwise make write a stamp (/proc/PID/mem, the same
+//     reach without a system call to deny, is closed by Isolate's
+//     Landlock domain);
 //   - init_module, finit_module, delete_module, kexec_load,
 //     kexec_file_load and bpf: code in the kernel, or another kernel;
 //     userfaultfd, the usual tool for stalling the kernel mid-copy to win
