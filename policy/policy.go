@@ -16,8 +16,8 @@
 //
 //	policy.trust(xattr=, max_code_size=, exec_check=,
 //	             keys=, threshold=, require=, state_dir=, mode=)  system policy only
-//	policy.sink(audit_log=, syslog=, relp=, syslog_ca=,
-//	            journald=, kernel_audit=)                system policy only
+//	policy.sink(audit_log=, syslog=, relp=, syslog_ca=, syslog_cert=,
+//	            syslog_key=, journald=, kernel_audit=)   system policy only
 //	policy.audit(max_record=)                           system policy only
 //	policy.code_file_systems(NAME, ...)                  system policy only
 //	policy.limits(steps=, timeout=, memory=, max_steps=, max_timeout=, max_memory=)
@@ -104,7 +104,9 @@ type Sink struct {
 	Journald    bool   // journald's native socket, or
 	KernelAudit bool   // the kernel's audit log
 	SyslogCA    string // CA file for a tls:// syslog or RELP server
-	// SyslogCert and SyslogKey are a client certificate for tls:// (flags only).
+	// SyslogCert and SyslogKey are a PEM client certificate and its key
+	// for a tls:// syslog or RELP server that asks for one (imrelp over
+	// TLS does).
 	SyslogCert, SyslogKey string
 }
 
@@ -293,15 +295,21 @@ func (st *state) sink(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	}
 	var s Sink
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "audit_log?", &s.AuditLog, "syslog?", &s.Syslog, "syslog_ca?", &s.SyslogCA,
+		"syslog_cert?", &s.SyslogCert, "syslog_key?", &s.SyslogKey,
 		"relp?", &s.Relp, "journald?", &s.Journald, "kernel_audit?", &s.KernelAudit); err != nil {
 		return nil, err
 	}
+	tls := strings.HasPrefix(s.Syslog, "tls://") || strings.HasPrefix(s.Relp, "tls://")
 	switch {
 	case s.Kinds() != 1:
 		return nil, fmt.Errorf("%s: give exactly one of audit_log=, syslog=, relp=, journald=True or kernel_audit=True", b.Name())
-	case s.SyslogCA != "" && !strings.HasPrefix(s.Syslog, "tls://") && !strings.HasPrefix(s.Relp, "tls://"):
+	case s.SyslogCA != "" && !tls:
 		return nil, fmt.Errorf("%s: syslog_ca= goes with a tls:// syslog or relp address", b.Name())
-	case strings.ContainsRune(s.AuditLog+s.Syslog+s.Relp+s.SyslogCA, 0):
+	case (s.SyslogCert != "" || s.SyslogKey != "") && !tls:
+		return nil, fmt.Errorf("%s: syslog_cert= and syslog_key= go with a tls:// syslog or relp address", b.Name())
+	case (s.SyslogCert == "") != (s.SyslogKey == ""):
+		return nil, fmt.Errorf("%s: give syslog_cert= and syslog_key= together (a client certificate and its key)", b.Name())
+	case strings.ContainsRune(s.AuditLog+s.Syslog+s.Relp+s.SyslogCA+s.SyslogCert+s.SyslogKey, 0):
 		return nil, fmt.Errorf("%s: NUL byte in an address or path", b.Name())
 	}
 	st.next.Sinks = append(st.next.Sinks, s)

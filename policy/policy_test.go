@@ -62,24 +62,27 @@ policy.sink(syslog = "tls://127.0.0.1:6514", syslog_ca = "/etc/ca.pem")
 
 func TestSettingsRejectBadValues(t *testing.T) {
 	for src, want := range map[string]string{
-		`policy.trust(xattr = "security.evil")`:               `xattr "security.evil" must be user.NAME or trusted.NAME`,
-		`policy.trust(xattr = "user.")`:                       `must be user.NAME or trusted.NAME`,
-		`policy.trust(max_code_size = 0)`:                     `max_code_size must be a number of bytes from 1 to`,
-		`policy.trust(max_code_size = "big")`:                 `max_code_size must be a number of bytes`,
-		`policy.trust(exec_check = "maybe")`:                  `exec_check must be "ask" or "enforce", got "maybe"`,
-		`policy.limits(steps = -1)`:                           `steps must be a positive number of steps, got -1`,
-		`policy.limits(timeout = "soon")`:                     `timeout must be a positive duration such as "30s" or a number of seconds, got "soon"`,
-		`policy.limits(steps = 10, max_steps = 5)`:            `steps (10) must be set and at most max_steps (5)`,
-		`policy.limits(max_timeout = "1m")`:                   `timeout (0s) must be set and at most max_timeout (1m0s)`,
-		`policy.sink()`:                                       `give exactly one of audit_log=, syslog=, relp=, journald=True or kernel_audit=True`,
-		`policy.sink(audit_log = "a", syslog = "b")`:          `give exactly one of`,
-		`policy.sink(relp = "tcp://x:1", journald = True)`:    `give exactly one of`,
-		`policy.sink(journald = False)`:                       `give exactly one of`,
-		`policy.sink(kernel_audit = 1)`:                       `for parameter "kernel_audit": got int, want bool`,
-		`policy.sink(syslog = "tcp://x:1", syslog_ca = "ca")`: `syslog_ca= goes with a tls:// syslog or relp address`,
-		`policy.sink(relp = "tcp://x:1", syslog_ca = "ca")`:   `syslog_ca= goes with a tls:// syslog or relp address`,
-		`policy.sink(audit_log = "a\0b")`:                     `NUL byte`,
-		`policy.nosuch()`:                                     `module has no .nosuch field or method`,
+		`policy.trust(xattr = "security.evil")`:                                `xattr "security.evil" must be user.NAME or trusted.NAME`,
+		`policy.trust(xattr = "user.")`:                                        `must be user.NAME or trusted.NAME`,
+		`policy.trust(max_code_size = 0)`:                                      `max_code_size must be a number of bytes from 1 to`,
+		`policy.trust(max_code_size = "big")`:                                  `max_code_size must be a number of bytes`,
+		`policy.trust(exec_check = "maybe")`:                                   `exec_check must be "ask" or "enforce", got "maybe"`,
+		`policy.limits(steps = -1)`:                                            `steps must be a positive number of steps, got -1`,
+		`policy.limits(timeout = "soon")`:                                      `timeout must be a positive duration such as "30s" or a number of seconds, got "soon"`,
+		`policy.limits(steps = 10, max_steps = 5)`:                             `steps (10) must be set and at most max_steps (5)`,
+		`policy.limits(max_timeout = "1m")`:                                    `timeout (0s) must be set and at most max_timeout (1m0s)`,
+		`policy.sink()`:                                                        `give exactly one of audit_log=, syslog=, relp=, journald=True or kernel_audit=True`,
+		`policy.sink(audit_log = "a", syslog = "b")`:                           `give exactly one of`,
+		`policy.sink(relp = "tcp://x:1", journald = True)`:                     `give exactly one of`,
+		`policy.sink(journald = False)`:                                        `give exactly one of`,
+		`policy.sink(kernel_audit = 1)`:                                        `for parameter "kernel_audit": got int, want bool`,
+		`policy.sink(syslog = "tcp://x:1", syslog_ca = "ca")`:                  `syslog_ca= goes with a tls:// syslog or relp address`,
+		`policy.sink(relp = "tcp://x:1", syslog_ca = "ca")`:                    `syslog_ca= goes with a tls:// syslog or relp address`,
+		`policy.sink(relp = "tcp://x:1", syslog_cert = "c", syslog_key = "k")`: `syslog_cert= and syslog_key= go with a tls:// syslog or relp address`,
+		`policy.sink(relp = "tls://x:1", syslog_cert = "c")`:                   `give syslog_cert= and syslog_key= together`,
+		`policy.sink(syslog = "tls://x:1", syslog_key = "k")`:                  `give syslog_cert= and syslog_key= together`,
+		`policy.sink(audit_log = "a\0b")`:                                      `NUL byte`,
+		`policy.nosuch()`:                                                      `module has no .nosuch field or method`,
 	} {
 		s := policy.Defaults()
 		err := run(t, src, true, &s)
@@ -245,14 +248,14 @@ func TestPanicOnPolicyEventIsAnError(t *testing.T) {
 func TestDeliverySinks(t *testing.T) {
 	s := policy.Defaults()
 	err := run(t, `
-policy.sink(relp = "tls://logs.example.net:2514", syslog_ca = "/etc/ca.pem")
+policy.sink(relp = "tls://logs.example.net:2514", syslog_ca = "/etc/ca.pem", syslog_cert = "/etc/c.pem", syslog_key = "/etc/k.pem")
 policy.sink(journald = True)
 policy.sink(kernel_audit = True)
 `, true, &s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []policy.Sink{{Relp: "tls://logs.example.net:2514", SyslogCA: "/etc/ca.pem"}, {Journald: true}, {KernelAudit: true}}
+	want := []policy.Sink{{Relp: "tls://logs.example.net:2514", SyslogCA: "/etc/ca.pem", SyslogCert: "/etc/c.pem", SyslogKey: "/etc/k.pem"}, {Journald: true}, {KernelAudit: true}}
 	if len(s.Sinks) != len(want) {
 		t.Fatalf("sinks = %+v", s.Sinks)
 	}

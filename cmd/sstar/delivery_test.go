@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -335,5 +336,33 @@ func TestRELPTLSRun(t *testing.T) {
 	out, err = sstarCmd(t, dir, "--relp", srv.Addr(), "--syslog-ca", srv.CAFile, "script.star").CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 255 || strings.Contains(string(out), "hello") {
 		t.Fatalf("sstar without a client certificate: %v\n%s", err, out)
+	}
+}
+
+// The same server as a mandatory sink of the system policy, which names
+// the client certificate (policy.sink(syslog_cert=, syslog_key=)).
+func TestRELPTLSMandatory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the system policy must be owned by root")
+	}
+	srv := relptest.Start(t, relptest.Options{TLS: true})
+	dir := script(t, "sys.audit(\"app.hello\")\nprint(\"hello\")\n")
+	if err := os.MkdirAll(filepath.Join(dir, "etc/sstar"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sys := fmt.Sprintf("policy.sink(relp = %q, syslog_ca = %q, syslog_cert = %q, syslog_key = %q)\n", srv.Addr(), srv.CAFile, srv.ClientCert, srv.ClientKey)
+	if err := os.WriteFile(filepath.Join(dir, "etc/sstar/policy.star"), []byte(sys), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sstarCmd(t, dir, "trust", "etc/sstar/policy.star").CombinedOutput(); err != nil {
+		t.Fatalf("sstar trust: %v\n%s", err, out)
+	}
+	out, err := sstarCmd(t, dir, "script.star").CombinedOutput()
+	if err != nil || string(out) != "hello\n" {
+		t.Fatalf("sstar: %v\n%s", err, out)
+	}
+	msgs := srv.Messages()
+	if len(msgs) < 2 || msgs[len(msgs)-2].Params["event"] != "app.hello" || msgs[len(msgs)-1].Params["event"] != "sstar.run_end" {
+		t.Fatalf("%d messages, the last %v", len(msgs), msgs)
 	}
 }
