@@ -392,6 +392,9 @@ func crashSummary(report []byte) string {
 	if len(at) > 0 {
 		s += " (in " + strings.Join(at, " < ") + ")"
 	}
+	// The report is the run's output, a panic's text among it: the
+	// reason recorded is valid UTF-8 whatever it held.
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) > 600 {
 		s = strings.ToValidUTF8(s[:600], "") + "…"
 	}
