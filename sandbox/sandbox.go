@@ -213,6 +213,9 @@ func Run(ctx context.Context, c Config) (*Result, error) {
 		e.kind, e.Limit = ErrLimit, "memory"
 	case status == statusFailed && e.Reason == "limit":
 		e.kind = ErrLimit
+	case status == statusFailed && e.Reason == "watchdog":
+		// The timeout passed while the script was blocked in a builtin.
+		e.kind, e.Limit = ErrLimit, "timeout"
 	case status == statusFailed:
 		e.kind = ErrScript
 	case status == statusUsage:

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,6 +60,12 @@ func script(t testing.TB, dir, name, src string) string {
 
 func TestRunErrors(t *testing.T) {
 	dir := t.TempDir()
+	// Opening a FIFO nobody writes blocks in the kernel, where the
+	// timeout cannot reach: the watchdog ends the run.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, src string
 		cfg       sandbox.Config
@@ -67,6 +74,7 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"steps", "x = 0\nwhile True:\n    x += 1\n", sandbox.Config{MaxSteps: 10000}, sandbox.ErrLimit, "steps"},
 		{"timeout", "x = 0\nwhile True:\n    x += 1\n", sandbox.Config{Timeout: 200 * time.Millisecond}, sandbox.ErrLimit, "timeout"},
+		{"watchdog", fmt.Sprintf("fs.read(%q)\n", fifo), sandbox.Config{Timeout: 200 * time.Millisecond}, sandbox.ErrLimit, "timeout"},
 		{"memory", "x = []\nfor i in range(1 << 40):\n    x.append('y' * 1000 + str(i))\n", sandbox.Config{MaxMemory: 256 << 20}, sandbox.ErrLimit, "memory"},
 		{"crash", "x = []\nfor i in range(12000000):\n    x = [x]\n", sandbox.Config{}, sandbox.ErrCrash, ""},
 		{"fail", "fail('bad config')\n", sandbox.Config{}, sandbox.ErrScript, ""},

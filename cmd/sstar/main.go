@@ -339,6 +339,7 @@ func runScript(args []string, stdout, stderr io.Writer) (status int) {
 	}
 
 	s, status := boot(f.sinks(), true, stdout, stderr)
+	s.result = f.result
 	// Whatever ends the run, its end is recorded, then the sinks close.
 	var runErr error
 	var globals starlark.StringDict
@@ -497,7 +498,8 @@ func (s *session) watchdog(stderr io.Writer, start time.Time, timeout time.Durat
 				status = exitUnrecorded
 			}
 			fmt.Fprintf(stderr, "sstar: %s; stopping sstar\n", reason)
-			done <- s.close(stderr, s.end(stderr, status, "watchdog"))
+			status = s.close(stderr, s.end(stderr, status, "watchdog"))
+			done <- writeResult(stderr, s.result, status, "watchdog", nil, errors.New(reason))
 		}()
 		select {
 		case status := <-done:

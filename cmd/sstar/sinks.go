@@ -136,6 +136,7 @@ type session struct {
 	sinkproc  *sinkproc.Client
 	perm      permissionGate // policy.allow's hook, in place before any policy runs
 	specs     []policy.Sink  // the sinks added, for the crash monitor
+	result    string         // --result's file, which the watchdog writes too
 }
 
 // boot starts a session: it opens the sinks the flags name, finds the
