@@ -33,13 +33,13 @@ var exitCodes = []struct {
 }{
 	{exitOK, "the script ran to the end"},
 	{exitFailed, "the script failed: an error, `fail()`, an aborted audit event, a limit"},
-	{exitUsage, "usage error, or a refused launch mode (`-c`, standard input, no script)"},
-	{exitCrash, "sstar crashed while running the script (a Go fatal error, such as a stack overflow inside go.starlark.net): its monitor recorded `sstar.run_end` reason `crash` with the first lines of the runtime's report"},
-	{exitMemory, "the run went past its memory limit (`--max-memory`, `policy.limits(memory=)`): its monitor recorded `sstar.run_end` reason `memory`"},
+	{exitUsage, "usage error, or a refused launch mode (`-c`, standard input, no script); also a Go fatal error in a run without a crash monitor (see 70)"},
+	{exitCrash, "sstar crashed while running the script (a Go fatal error, such as a stack overflow inside go.starlark.net): its crash monitor recorded `sstar.run_end` reason `crash` with the first lines of the runtime's report. Only a run with something to record has a monitor (a sink, a system policy, `--max-memory` or `--result`); a crash of a run without one exits 2, the Go runtime's status"},
+	{exitMemory, "the run went past its memory limit (`--max-memory`, the system policy's `policy.limits(memory=)`): its crash monitor recorded `sstar.run_end` reason `memory`. A limit set only by a `--policy` file, in a run with nothing else to record, has no monitor behind it: past it, the run crashes with status 2"},
 	{exitRefused, "code refused by verification (the script, any module it loads, a policy file), or an unsafe or missing required system policy"},
 	{signalStatus(syscall.SIGHUP), "stopped by SIGHUP (caught and recorded: `sstar.run_end` reason `signal SIGHUP`)"},
 	{signalStatus(syscall.SIGINT), "stopped by SIGINT (Ctrl-C), caught and recorded"},
-	{signalStatus(syscall.SIGKILL), "killed by SIGKILL (the kernel's OOM killer, or anyone): its monitor recorded `sstar.run_end` reason `killed SIGKILL`; also the run's status when the monitor itself was killed (reason `killed: …`). Any other signal that kills the run outright gives 128 + its number, recorded the same way"},
+	{signalStatus(syscall.SIGKILL), "killed by SIGKILL (the kernel's OOM killer, or anyone): its crash monitor, if the run has one, recorded `sstar.run_end` reason `killed SIGKILL`; also the run's status when the monitor itself was killed (reason `killed: …`). Any other signal that kills the run outright gives 128 + its number, recorded the same way"},
 	{signalStatus(syscall.SIGTERM), "stopped by SIGTERM, caught and recorded"},
 	{exitUnrecorded, "an audit event could not be recorded; nothing after it ran (or, at the end, a sink could not confirm it recorded the last events)"},
 }

@@ -511,7 +511,8 @@ func runLimits(steps uint64, timeout time.Duration, memory int64) *starlark.Dict
 func mayRecord(f *runFlags) bool {
 	// A memory limit or a --result file needs it too: only the monitor can
 	// tell a run stopped by its memory limit (status 71) from a crash, and
-	// write the result of a run that died.
+	// give a run that died, whose result file stays empty, a status that
+	// says why.
 	if len(f.sinks()) > 0 || policy.Required == "true" || f.maxMemory > 0 || f.result != "" {
 		return true
 	}
