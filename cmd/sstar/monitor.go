@@ -401,11 +401,21 @@ func crashSummary(report []byte) string {
 	return s
 }
 
-// allocator reports whether a frame is the Go runtime's allocator's
-// (sysMap, persistentalloc, (*mheap).grow, mallocgc, …): the runtime
-// throws from there when the kernel refuses it memory.
+// allocator reports whether a frame is the Go runtime's memory
+// management's (sysMap, persistentalloc, (*mheap).grow, mallocgc,
+// newArenaMayUnlock, newMarkBits, recordspan, …): the runtime throws
+// from there when the kernel refuses it memory, and from many places:
+// a run under a memory limit was seen dying in each of these.
 func allocator(frame string) bool {
-	return strings.HasPrefix(frame, "runtime.") && (strings.Contains(frame, "alloc") || strings.Contains(frame, "sysMap") || strings.Contains(frame, "mheap"))
+	if !strings.HasPrefix(frame, "runtime.") {
+		return false
+	}
+	for _, s := range []string{"alloc", "Alloc", "sysMap", "sysReserve", "mheap", "Arena", "arena", "Bits", "recordspan", "grow"} {
+		if strings.Contains(frame, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // outOfMemory reports whether a crash summary says the runtime died for

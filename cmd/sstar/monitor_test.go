@@ -31,6 +31,17 @@ runtime.persistentalloc1(0x4000, 0x0, 0x9c1b08)
 internal/bytealg.MakeNoZero(0x40000000)
 	/usr/local/go/src/internal/bytealg/bytealg.go:1 +0x1
 `
+	// Out of memory, thrown while allocating the heap's metadata.
+	arenaReport = `goroutine 1 gp=0xc000002380 m=0 mp=0x9a2f40 [running]:
+runtime.throw({0x6d5b1e?, 0x0?})
+	/usr/local/go/src/runtime/panic.go:1101 +0x48
+runtime.newArenaMayUnlock()
+	/usr/local/go/src/runtime/mheap.go:2600 +0x1
+runtime.newMarkBits(0x1)
+	/usr/local/go/src/runtime/mheap.go:2500 +0x1
+go.starlark.net/starlark.Call(0xc000010000)
+	/root/go/pkg/mod/go.starlark.net/eval.go:1 +0x1
+`
 	segvReport = `SIGSEGV: segmentation violation
 PC=0x46f0e8 m=0 sigcode=1 addr=0x0
 
@@ -78,6 +89,7 @@ func TestOutcome(t *testing.T) {
 		{"overflow", exited(2), state(0), overflowReport, exitCrash, "crash: fatal error: stack overflow"},
 		{"out of memory under a limit", exited(2), state(256 << 20), oomReport, exitMemory, "memory: the run went past its memory limit of 256MiB: fatal error: runtime: out of memory"},
 		{"out of memory without one", exited(2), state(0), oomReport, exitCrash, "crash: fatal error: runtime: out of memory"},
+		{"out of memory for the heap's metadata", exited(2), state(256 << 20), arenaReport, exitMemory, "memory: the run went past its memory limit of 256MiB: fatal error: runtime: out of memory (in runtime.throw < runtime.newArenaMayUnlock"},
 		{"SIGKILL", signaled(syscall.SIGKILL), state(0), "", 128 + int(syscall.SIGKILL), "killed SIGKILL"},
 		{"SIGSEGV with a report", signaled(syscall.SIGSEGV), state(0), segvReport, exitCrash, "crash: SIGSEGV: segmentation violation"},
 		{"silent exit", exited(3), state(0), "", exitCrash, "crash: the run exited with status 3 without recording its end"},
