@@ -514,16 +514,17 @@ func runLimits(steps uint64, timeout time.Duration, memory int64) *starlark.Dict
 
 // mayRecord reports whether a run with flags f can have sinks: flag
 // sinks, or a system policy (which may name mandatory ones). A run that
-// can have none, and asks for no memory limit and no result file, has no
-// end to record, so it needs no monitor: it then
+// can have none, and has no --policy files (which may set a memory
+// limit) and asks for no memory limit and no result file, has no end to
+// record or limit to tell, so it needs no monitor: it then
 // starts as one process, which keeps start-up within its budget (a
 // monitor doubles the processes a run starts).
 func mayRecord(f *runFlags) bool {
-	// A memory limit or a --result file needs it too: only the monitor can
-	// tell a run stopped by its memory limit (status 71) from a crash, and
-	// give a run that died, whose result file stays empty, a status that
-	// says why.
-	if len(f.sinks()) > 0 || policy.Required == "true" || f.maxMemory > 0 || f.result != "" {
+	// A memory limit (the flag's, or a --policy file's) or a --result
+	// file needs it too: only the monitor can tell a run stopped by its
+	// memory limit (status 71) from a crash, and give a run that died,
+	// whose result file stays empty, a status that says why.
+	if len(f.sinks()) > 0 || policy.Required == "true" || f.maxMemory > 0 || f.result != "" || len(f.policies) > 0 {
 		return true
 	}
 	_, err := os.Lstat(policy.SystemPath)
