@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.starlark.net/starlark"
-	"golang.org/x/sys/unix"
 
 	"github.com/sstar-project/sstar/audit"
 	"github.com/sstar-project/sstar/audit/kaudit"
@@ -183,19 +182,11 @@ func TestAuditOff(t *testing.T) {
 		t.Skip("needs root (CAP_AUDIT_CONTROL) to read the kernel's audit status")
 	}
 	kaudittest.Lock(t) // no other test has it on meanwhile
-	fd, err := kaudit.Open()
-	if err != nil {
-		t.Skipf("needs the kernel's audit subsystem: %v", err)
-	}
-	st, err := kaudit.GetStatus(fd)
-	unix.Close(fd)
-	if err != nil {
-		t.Skipf("cannot read the kernel's audit status: %v", err)
-	}
+	st := kaudittest.Status(t)
 	if st.Enabled != 0 {
 		t.Skip("auditing is on here; the test does not switch it off")
 	}
-	_, err = kaudit.Dial(kaudit.Options{})
+	_, err := kaudit.Dial(kaudit.Options{})
 	if !errors.Is(err, kaudit.ErrAuditOff) || !strings.Contains(err.Error(), "auditctl -e 1") {
 		t.Fatalf("Dial with auditing off = %v", err)
 	}
@@ -402,15 +393,7 @@ func sendAndFind(t *testing.T, d *kaudittest.Auditd, n int, wait time.Duration, 
 // auditState is what the test must leave as it found: whether auditing
 // is on, the registered daemon, and the rules.
 func auditState(t *testing.T) string {
-	fd, err := kaudit.Open()
-	if err != nil {
-		t.Skipf("needs the kernel's audit subsystem: %v", err)
-	}
-	st, err := kaudit.GetStatus(fd)
-	unix.Close(fd)
-	if err != nil {
-		t.Skipf("needs to read the kernel's audit status (root): %v", err)
-	}
+	st := kaudittest.Status(t)
 	rules, _ := exec.Command("auditctl", "-l").CombinedOutput()
 	return fmt.Sprintf("enabled=%d pid=%d rules=%s", st.Enabled, st.PID, strings.TrimSpace(string(rules)))
 }

@@ -278,15 +278,7 @@ func needAuditd(t testing.TB, tools ...string) string {
 			t.Skipf("needs %s (Debian packages util-linux, auditd, iproute2; .ci/deps installs them)", tool)
 		}
 	}
-	fd, err := kaudit.Open()
-	if err != nil {
-		t.Skipf("needs the kernel's audit subsystem: %v", err)
-	}
-	st, err := kaudit.GetStatus(fd)
-	unix.Close(fd)
-	if err != nil {
-		t.Skipf("needs to read the kernel's audit status: %v", err)
-	}
+	st := Status(t)
 	if st.PID != 0 {
 		t.Skipf("an audit daemon (pid %d) is registered: the test does not take its place", st.PID)
 	}
@@ -356,4 +348,21 @@ func (a *Auditd) Search(args ...string) (string, error) {
 		return string(out), fmt.Errorf("ausearch %v: %v\n%s", args, err, out)
 	}
 	return string(out), nil
+}
+
+// Status returns the kernel's audit status, skipping the test if the
+// kernel has no audit subsystem or its status cannot be read (that needs
+// root).
+func Status(t testing.TB) kaudit.Status {
+	t.Helper()
+	fd, err := kaudit.Open()
+	if err != nil {
+		t.Skipf("needs the kernel's audit subsystem: %v", err)
+	}
+	st, err := kaudit.GetStatus(fd)
+	unix.Close(fd)
+	if err != nil {
+		t.Skipf("needs to read the kernel's audit status (root): %v", err)
+	}
+	return st
 }
